@@ -1,0 +1,38 @@
+#!/bin/sh
+# Stage 2 of a test-bed VM, inside the overlay root: basic mounts, modules, network, optional sshd,
+# then the run's script. Its output goes to /seal/output.log and its exit status to /seal/exit-code.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+. /seal/vm.conf
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mkdir -p /dev/pts /run/netns /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
+# The kernel's own modules live in the host's cache; make them visible where modprobe looks, so
+# on-demand loading (ip_vs schedulers, nft expressions) works as on a real node.
+mkdir -p "/lib/modules/$SEAL_KVER" && mount --bind "$SEAL_MODDIR" "/lib/modules/$SEAL_KVER"
+for m in $SEAL_MODULES; do modprobe "$m" || echo "stage2: modprobe $m failed" >&2; done
+hostname "$SEAL_HOSTNAME"
+echo "$SEAL_HOSTNAME" > /etc/hostname
+printf '127.0.0.1 localhost\n::1 localhost\n127.0.1.1 %s\n' "$SEAL_HOSTNAME" > /etc/hosts
+ip link set lo up
+if [ -n "$SEAL_IP" ]; then
+  ip link set eth0 up
+  ip addr add "$SEAL_IP" dev eth0
+  [ -n "$SEAL_GATEWAY" ] && ip route add default via "$SEAL_GATEWAY"
+fi
+mkdir -p /seal/results
+if [ "$SEAL_SSHD" = 1 ]; then
+  mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh
+  rm -f /etc/ssh/ssh_host_*
+  ssh-keygen -A >/dev/null
+  cp /etc/ssh/ssh_host_ed25519_key.pub /seal/results/host_ed25519_key.pub
+  [ -f /seal/authorized_keys ] && cp /seal/authorized_keys /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
+  [ -n "$SEAL_ROOT_PASSWORD" ] && echo "root:$SEAL_ROOT_PASSWORD" | chpasswd
+  /usr/sbin/sshd -o PermitRootLogin=yes -o PasswordAuthentication=yes -o UseDNS=no \
+    -o KbdInteractiveAuthentication=no -E /seal/results/sshd.log || echo "stage2: sshd failed" >&2
+fi
+echo "seal-stage2: running script"
+cat /proc/uptime > /seal/booted
+cd /seal
+/bin/bash /seal/script > /seal/output.log 2>&1 < /dev/null
+echo $? > /seal/exit-code.tmp && mv /seal/exit-code.tmp /seal/exit-code
+echo "seal-stage2: script done"
