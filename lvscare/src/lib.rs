@@ -6,3 +6,6 @@ pub mod sysctl;
 pub mod health;
 pub mod reconcile;
 pub mod config;
+pub mod daemon;
+pub mod manifest;
+pub mod node;

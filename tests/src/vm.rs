@@ -126,6 +126,7 @@ pub struct Vm {
     child: Option<Child>,
     started: Instant,
     timeout: Duration,
+    boot_time: Option<Duration>,
     run: Option<RunDir>,
 }
 
@@ -209,7 +210,14 @@ impl Vm {
         cmd.stdin(Stdio::null()).stdout(qemu_log).stderr(qemu_err);
         let started = Instant::now();
         let child = cmd.spawn().map_err(|e| Error::io("starting qemu-system-x86_64", e))?;
-        Ok(Vm { name: spec.name.clone(), child: Some(child), started, timeout: spec.timeout, run: Some(run) })
+        Ok(Vm {
+            name: spec.name.clone(),
+            child: Some(child),
+            started,
+            timeout: spec.timeout,
+            boot_time: None,
+            run: Some(run),
+        })
     }
 
     /// Boots a VM, runs its script and waits for it to power off.
@@ -235,6 +243,7 @@ impl Vm {
         let path = self.results().join(name);
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
+            self.note_boot();
             if path.exists() {
                 return Ok(());
             }
@@ -265,12 +274,8 @@ impl Vm {
     /// Waits for the VM to power off within its timeout; kills it and fails otherwise.
     pub fn wait(mut self) -> Result<Outcome, Error> {
         let deadline = self.started + self.timeout;
-        let booted_marker = self.run_dir().join("booted");
-        let mut boot_time = None;
         loop {
-            if boot_time.is_none() && booted_marker.exists() {
-                boot_time = Some(self.started.elapsed());
-            }
+            self.note_boot();
             let status = match self.child.as_mut() {
                 Some(c) => c.try_wait().map_err(|e| Error::io("waiting for qemu", e))?,
                 None => return Err(self.failure("VM already reaped")),
@@ -291,9 +296,8 @@ impl Vm {
         let Some(exit_code) = exit.and_then(|s| s.trim().parse::<i32>().ok()) else {
             return Err(self.failure("powered off without running the script to its end"));
         };
-        let boot_time = boot_time
-            .or_else(|| marker_age(&booted_marker, wall_time))
-            .unwrap_or(wall_time);
+        // Only a VM whose script ended before the first poll lacks a boot time; wall time bounds it.
+        let boot_time = self.boot_time.unwrap_or(wall_time);
         let run = self.run.take().ok_or_else(|| self.failure("run folder already taken"))?;
         Ok(Outcome {
             exit_code,
@@ -304,6 +308,13 @@ impl Vm {
             wall_time,
             run,
         })
+    }
+
+    /// Records when stage 2 reached the script (it writes `/seal/booted` then).
+    fn note_boot(&mut self) {
+        if self.boot_time.is_none() && self.run_dir().join("booted").exists() {
+            self.boot_time = Some(self.started.elapsed());
+        }
     }
 
     fn failure(&self, what: &str) -> Error {
@@ -322,13 +333,6 @@ impl Vm {
             output: tail(&fs::read_to_string(dir.join("output.log")).unwrap_or_default(), 40),
         }
     }
-}
-
-/// Boot time from the marker's modification time, when the poll loop missed it.
-fn marker_age(marker: &Path, wall: Duration) -> Option<Duration> {
-    let modified = fs::metadata(marker).ok()?.modified().ok()?;
-    let since = std::time::SystemTime::now().duration_since(modified).ok()?;
-    wall.checked_sub(since)
 }
 
 impl Drop for Vm {

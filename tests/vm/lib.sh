@@ -102,3 +102,30 @@ wait_for_stop() { while [ ! -e /seal/stop ]; do sleep 0.2; done; }
 
 # ready NAME: tell the host a phase is reached (Vm::wait_for_result NAME).
 ready() { : > "/seal/results/$1"; }
+
+# now: seconds since the epoch with sub-second precision (the VM's clock, for durations).
+now() { date +%s.%N; }
+# elapsed START: seconds since START (from now), with millisecond precision.
+elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.3f", e - s }'; }
+
+# wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds; fails after SECONDS.
+wait_until() {
+  local limit=$1; shift
+  local start; start=$(now)
+  until "$@"; do
+    [ "$(awk -v s="$start" -v e="$(now)" -v l="$limit" 'BEGIN { print (e - s > l) }')" = 1 ] && return 1
+    sleep 0.1
+  done
+}
+
+# rs_weight VS RS: the weight of real server RS in virtual server VS per ipvsadm, empty if absent.
+rs_weight() {
+  ipvsadm -Ln -t "$1" 2>/dev/null | awk -v rs="$2" '$1 == "->" && $2 == rs { print $4 }'
+}
+# rs_out VS RS: true when RS takes no new connections (weight 0 or gone).
+rs_out() { local w; w=$(rs_weight "$1" "$2"); [ -z "$w" ] || [ "$w" = 0 ]; }
+# rs_in VS RS: true when RS is in with a positive weight.
+rs_in() { local w; w=$(rs_weight "$1" "$2"); [ -n "$w" ] && [ "$w" -gt 0 ]; }
+
+# fetch URL: one HTTPS GET through the VIP checked against the test CA; prints the answer.
+fetch() { curl -sS --max-time 3 --cacert "$FAKE_DIR/ca.crt" "$1"; }

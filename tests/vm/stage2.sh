@@ -22,12 +22,13 @@ fi
 mkdir -p /seal/results
 if [ "$SEAL_SSHD" = 1 ]; then
   mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh
+  # A fresh host key per VM; ed25519 only, since RSA key generation takes seconds under emulation.
   rm -f /etc/ssh/ssh_host_*
-  ssh-keygen -A >/dev/null
+  ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
   cp /etc/ssh/ssh_host_ed25519_key.pub /seal/results/host_ed25519_key.pub
   [ -f /seal/authorized_keys ] && cp /seal/authorized_keys /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
   [ -n "$SEAL_ROOT_PASSWORD" ] && echo "root:$SEAL_ROOT_PASSWORD" | chpasswd
-  /usr/sbin/sshd -o PermitRootLogin=yes -o PasswordAuthentication=yes -o UseDNS=no \
+  /usr/sbin/sshd -o HostKey=/etc/ssh/ssh_host_ed25519_key -o PermitRootLogin=yes -o PasswordAuthentication=yes -o UseDNS=no \
     -o KbdInteractiveAuthentication=no -E /seal/results/sshd.log || echo "stage2: sshd failed" >&2
 fi
 echo "seal-stage2: running script"

@@ -2,15 +2,17 @@
 //!
 //! testbed prepare                     download the kernel and build the initramfs (cached)
 //! testbed run SCRIPT [TIMEOUT_SECS]   boot a VM, run SCRIPT (bash, as root) in it, print its output
+//! testbed boot-times                  measure one VM's boot, and four booting together on a LAN
 
-use seal_testbed::{Kernel, Vm, VmSpec};
+use seal_testbed::{Error, Kernel, Lan, SshdConfig, Vm, VmSpec};
 use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "usage:
   testbed prepare                     download the 6.1 kernel and build the initramfs (cached in /var/cache/seal-testbed)
   testbed run SCRIPT [TIMEOUT_SECS]   boot a VM, run SCRIPT with bash as root inside it, print its output
-                                      and exit with its status (results are kept if SEAL_TESTBED_KEEP=1)";
+                                      and exit with its status (results are kept if SEAL_TESTBED_KEEP=1)
+  testbed boot-times                  boot one VM, then four together on a LAN with sshd; print a table";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,6 +52,10 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e.to_string()),
             }
         }
+        ["boot-times"] => match boot_times() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.to_string()),
+        },
         ["-h"] | ["--help"] | ["help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -66,4 +72,33 @@ fn usage(msg: &str) -> ExitCode {
 fn fail(msg: &str) -> ExitCode {
     eprintln!("testbed: {msg}");
     ExitCode::from(1)
+}
+
+/// Boot time = QEMU start until the VM's script starts (sshd already up when asked for).
+fn boot_times() -> Result<(), Error> {
+    let kernel = Kernel::ensure()?;
+    let one = Vm::run(&kernel, &VmSpec::new("single", "true", Duration::from_secs(120)))?;
+    println!("| VMs together | VM | boot (s) |\n|---|---|---|");
+    println!("| 1 | single | {:.1} |", one.boot_time.as_secs_f64());
+    let mut lan = Lan::create()?;
+    let mut vms = Vec::new();
+    for i in 0..4 {
+        let mut spec = VmSpec::new(&format!("vm{i}"), "source /seal/lib.sh; ready up; wait_for_stop", Duration::from_secs(180));
+        spec.cpus = 1;
+        spec.net = Some(lan.attach()?);
+        spec.sshd = Some(SshdConfig::default());
+        vms.push(Vm::start(&kernel, &spec)?);
+    }
+    for vm in &mut vms {
+        vm.wait_for_result("up", Duration::from_secs(120))?;
+    }
+    let mut slowest = 0.0f64;
+    for (i, vm) in vms.into_iter().enumerate() {
+        let out = vm.stop()?;
+        slowest = slowest.max(out.boot_time.as_secs_f64());
+        println!("| 4 | vm{i} | {:.1} |", out.boot_time.as_secs_f64());
+    }
+    println!("| 4 | all up | {slowest:.1} |");
+    drop(lan);
+    Ok(())
 }

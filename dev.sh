@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The project's entry points for people and CI:
+#   ./dev.sh demo   build lvscare and run its failover demo in the real-kernel test bed
+#   ./dev.sh test   install what the tests need, build, and run every test
+# Both install their Debian packages first when run as root (apt-get update, then install).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Host packages: the QEMU test bed (kernel from Debian, busybox initramfs, 9p root), the programs
+# used as independent witnesses inside VMs (ipvsadm, curl, openssl, ssh, nft), the apiserver test
+# double (python3), and what kubeadm-patch needs to build kubeadm from Debian's source.
+PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils iproute2 ipvsadm openssh-server
+  openssh-client curl openssl python3 nftables procps golang-go rsync patch make dpkg-dev"
+
+deps() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "dev.sh: not root: skipping package installation (the VM tests need root anyway)" >&2
+    return 0
+  fi
+  local missing
+  # shellcheck disable=SC2086
+  missing=$(dpkg-query -W -f='${Package} ${Status}\n' $PACKAGES 2>&1 | awk '!/install ok installed/ {print $1}' || true)
+  if [ -n "$missing" ] || [ "${CI:-}" = true ]; then
+    echo "dev.sh: installing packages" >&2
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null
+  fi
+}
+
+case "${1:-}" in
+  demo)
+    deps
+    cargo build --release -p lvscare -p seal-testbed
+    exec ./target/release/testbed demo
+    ;;
+  test)
+    deps
+    cargo build --workspace --all-targets
+    cargo test --workspace
+    ./kubeadm-patch/test.sh
+    ;;
+  *)
+    sed -n '2,5p' "$0" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,194 @@
+//! The lvscare daemon: one probe task per master, and a loop that reconciles everything lvscare
+//! owns on every tick and at once on a health change. Logs state changes once, never per tick.
+
+use crate::config::{CareConfig, TlsVerify};
+use crate::health::{Health, HealthTracker};
+use crate::node::{Node, NodeError};
+use crate::probe::{self, ProbeConfig, ProbeError, ProbeFailure, Prober, TlsMode};
+use crate::reconcile::Reconciler;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+/// Builds the probe configuration; a CA file that cannot be used is an input error.
+pub fn probe_config(cfg: &CareConfig) -> Result<ProbeConfig, ProbeError> {
+    let tls = match &cfg.health.tls {
+        TlsVerify::CaFile(path) => probe::load_ca(path)?,
+        TlsVerify::Insecure => TlsMode::InsecureSkipVerify,
+    };
+    let pc = ProbeConfig {
+        scheme: cfg.health.scheme,
+        path: cfg.health.path.clone(),
+        timeout: cfg.health.timeout,
+        extra_healthy: cfg.health.extra_statuses.clone(),
+        tls,
+    };
+    pc.validate()?;
+    Ok(pc)
+}
+
+/// `--run-once`: every master in, VIP and route in place, then return.
+pub fn run_once(cfg: &CareConfig) -> Result<(), NodeError> {
+    let mut node = Node::open()?;
+    let source = node.source_ip(cfg)?;
+    for line in node.ensure_vip(cfg, source)? {
+        info!("{line}");
+    }
+    let all_up = cfg.real_servers.iter().map(|s| (*s, Health::Up)).collect();
+    let (_, done) = node.ensure_service(cfg, all_up, &mut Reconciler::new(), Instant::now(), true)?;
+    for line in done {
+        info!("{line}");
+    }
+    Ok(())
+}
+
+/// `--clean`: remove lvscare's service and interface.
+pub fn clean(cfg: &CareConfig) -> Result<(), NodeError> {
+    let mut node = Node::open()?;
+    let removed = node.clean(cfg)?;
+    if removed.is_empty() {
+        info!("nothing to remove");
+    }
+    for r in removed {
+        info!("removed {r}");
+    }
+    Ok(())
+}
+
+/// Remembers the last error of a recurring task so it is logged once, and its end once.
+#[derive(Default)]
+struct OnceLog(Option<String>);
+
+impl OnceLog {
+    fn result<T>(&mut self, what: &str, r: Result<T, NodeError>) -> Option<T> {
+        match r {
+            Ok(v) => {
+                if self.0.take().is_some() {
+                    info!("{what}: working again");
+                }
+                Some(v)
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if self.0.as_deref() != Some(msg.as_str()) {
+                    error!("{what} failed: {msg} (retrying every tick; logged again only if it changes)");
+                    self.0 = Some(msg);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The daemon: runs until SIGTERM or SIGINT, then returns leaving the rules in place so traffic
+/// keeps flowing across restarts and upgrades.
+pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeError> {
+    let mut node = Node::open()?;
+    let probe_cfg = Arc::new(probe_cfg);
+    let (tx, mut rx) = mpsc::channel::<(SocketAddr, Result<(), ProbeFailure>)>(64);
+    for &addr in &cfg.real_servers {
+        tokio::spawn(probe_loop(Prober::new(addr, probe_cfg.clone()), cfg.interval, tx.clone()));
+    }
+    drop(tx);
+
+    let mut health = HealthTracker::new(cfg.real_servers.iter().copied(), cfg.rise, cfg.fall);
+    let mut reconciler = Reconciler::new();
+    let mut last_failure: HashMap<SocketAddr, ProbeFailure> = HashMap::new();
+    let (mut vip_log, mut svc_log, mut src_log) = (OnceLog::default(), OnceLog::default(), OnceLog::default());
+    let mut source = None;
+    let mut fail_open = false;
+    let mut setup = true;
+    let mut ticker = tokio::time::interval(cfg.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| NodeError::Signal(e.to_string()))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| NodeError::Signal(e.to_string()))?;
+    info!(
+        "lvscare: {} -> {} real servers, probing {:?} every {:?} (timeout {:?}, fall {}, rise {})",
+        cfg.vip,
+        cfg.real_servers.len(),
+        cfg.health.scheme,
+        cfg.interval,
+        cfg.health.timeout,
+        cfg.fall,
+        cfg.rise
+    );
+
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            Some((addr, result)) = rx.recv() => {
+                let ok = result.is_ok();
+                if let Err(f) = result {
+                    last_failure.insert(addr, f);
+                }
+                let Some(t) = health.record(addr, ok) else { continue };
+                match t.to {
+                    Health::Down => {
+                        let why = last_failure.get(&addr).map(|f| f.to_string()).unwrap_or_default();
+                        warn!("master {addr} is down: {why} ({} failed probes in a row)", cfg.fall);
+                    }
+                    Health::Up => info!("master {addr} is up again ({} good probes in a row)", cfg.rise),
+                }
+                // Act on the change now rather than at the next tick.
+            }
+            _ = sigterm.recv() => { info!("SIGTERM: exiting, rules left in place"); return Ok(()); }
+            _ = sigint.recv() => { info!("SIGINT: exiting, rules left in place"); return Ok(()); }
+        }
+
+        let now_source = src_log.result("finding the node's source address", node.source_ip(&cfg));
+        if let Some(s) = now_source {
+            if source.is_some_and(|old| old != s) {
+                info!("node source address changed to {s}");
+            }
+            source = Some(s);
+        }
+        if let Some(s) = source {
+            if let Some(changes) = vip_log.result("setting up the VIP", node.ensure_vip(&cfg, s)) {
+                for c in changes {
+                    info!("{c}");
+                }
+            }
+        }
+        let backends = health.snapshot();
+        let r = node.ensure_service(&cfg, backends, &mut reconciler, Instant::now(), setup);
+        if let Some((plan, done)) = svc_log.result("reconciling the IPVS service", r) {
+            for line in done {
+                info!("{line}");
+            }
+            if plan.fail_open != fail_open {
+                fail_open = plan.fail_open;
+                if fail_open {
+                    warn!("every master is down: keeping all of them in (fail open), since an empty service is a sure outage");
+                } else {
+                    info!("at least one master is healthy again: fail-open mode ended");
+                }
+            }
+            if setup {
+                setup = false;
+                // Tell systemd (Type=notify) we are serving; harmless elsewhere.
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
+}
+
+/// Probes one master every interval and reports each result; ends when the daemon does.
+async fn probe_loop(
+    mut prober: Prober,
+    interval: std::time::Duration,
+    tx: mpsc::Sender<(SocketAddr, Result<(), ProbeFailure>)>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let result = prober.probe().await;
+        if tx.send((prober.target(), result)).await.is_err() {
+            return;
+        }
+    }
+}
