@@ -22,15 +22,16 @@ wait_until 30 rs_in $VS 192.168.0.4:6443 || die "lvscare did not set up the serv
 ipvsadm -Ln > /seal/results/table-start
 for i in $(seq 1 9); do fetch "https://$VS/" >> /seal/results/spread || echo "spread request $i failed"; done
 
-# trial KIND FAIL RECOVER: break m1 one way, time its removal, hammer the VIP, heal it, time its return.
+# trial KIND FAIL RECOVER: break m1 one way, time its removal from the moment the failure is in
+# place, hammer the VIP, heal it, time its return from the moment it is healthy again.
 trial() {
   local kind=$1 fail=$2 recover=$3 t0 bad=0
-  t0=$(now); $fail m1
+  $fail m1; t0=$(now)
   if wait_until 20 rs_out $VS 192.168.0.2:6443; then echo "$kind out $(elapsed $t0)"; else echo "$kind out never"; fi >> /seal/results/timings
   ipvsadm -Ln > /seal/results/table-$kind
   for i in $(seq 1 20); do fetch "https://$VS/" >> /seal/results/after-$kind || bad=$((bad + 1)); done
   echo "$kind failed-requests $bad" >> /seal/results/timings
-  t0=$(now); $recover m1
+  $recover m1; t0=$(now)
   if wait_until 30 rs_in $VS 192.168.0.2:6443; then echo "$kind back $(elapsed $t0)"; else echo "$kind back never"; fi >> /seal/results/timings
 }
 trial kill fake_kill fake_apiserver

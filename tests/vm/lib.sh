@@ -80,10 +80,10 @@ fake_apiserver() {
 fake_kill() { kill -9 "$(cat "$FAKE_DIR/$1/pid")"; wait "$(cat "$FAKE_DIR/$1/pid")" 2>/dev/null; return 0; }
 
 # fake_blackhole NAME / fake_unblackhole NAME: packets to its port 6443 are silently dropped.
+# One nft transaction, so the drop starts at a known instant.
 fake_blackhole() {
-  ip netns exec "$1" nft add table inet seal_blackhole
-  ip netns exec "$1" nft add chain inet seal_blackhole in '{ type filter hook input priority 0; }'
-  ip netns exec "$1" nft add rule inet seal_blackhole in tcp dport 6443 drop
+  printf 'table inet seal_blackhole {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 6443 drop\n }\n}\n' \
+    | ip netns exec "$1" nft -f -
 }
 fake_unblackhole() { ip netns exec "$1" nft delete table inet seal_blackhole; }
 
