@@ -12,8 +12,7 @@ lan_init
 add_host m1 192.168.0.2
 add_host m2 192.168.0.3
 add_host m3 192.168.0.4
-for m in m1 m2 m3; do fake_apiserver $m & done
-wait
+start_apiservers m1 m2 m3
 # The masters really have no route to the VIP.
 ip -n m1 route get "$VIP" > /seal/results/m1-route-to-vip 2>&1 && die "m1 has a route to the VIP"
 ip link add seal-vip type dummy

@@ -14,7 +14,7 @@ source /seal/lib.sh
 VS=$VIP:6443
 lan_init
 add_host m1 192.168.0.2; add_host m2 192.168.0.3; add_host m3 192.168.0.4
-for m in m1 m2 m3; do fake_apiserver $m & done; wait
+start_apiservers m1 m2 m3
 __LV__ care --vs $VS --rs 192.168.0.2:6443 --rs 192.168.0.3:6443 --rs 192.168.0.4:6443 \
   --ca-file $FAKE_DIR/ca.crt > /seal/results/lvscare.log 2>&1 &
 LVPID=$!

@@ -15,7 +15,7 @@ VS=$VIP:6443
 RS="--rs 192.168.0.2:6443 --rs 192.168.0.3:6443"
 lan_init
 add_host m1 192.168.0.2; add_host m2 192.168.0.3
-for m in m1 m2; do fake_apiserver $m & done; wait
+start_apiservers m1 m2
 
 # Bad input: exit 2, a message, and nothing created.
 bad() { local name=$1; shift; $LV "$@" > /seal/results/bad-$name.out 2>&1; echo $? > /seal/results/bad-$name.code; }

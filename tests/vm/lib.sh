@@ -56,12 +56,24 @@ fake_cert() {
     -keyout "$d/tls.key" -out "$d/tls.csr" 2>/dev/null
   printf 'subjectAltName=%s\n' "$san" > "$d/ext"
   openssl x509 -req -in "$d/tls.csr" -CA "$FAKE_DIR/ca.crt" -CAkey "$FAKE_DIR/ca.key" \
-    -CAcreateserial -days 2 -extfile "$d/ext" -out "$d/tls.crt" 2>/dev/null
+    -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" -days 2 -extfile "$d/ext" -out "$d/tls.crt" 2>/dev/null
 }
 
 # fake_apiserver NAME [ADDR] [PORT]: start the apiserver double in host NAME (default: its v4
 # address, port 6443) and wait until it listens.
 fake_apiserver() {
+  fake_launch "$@"
+  fake_wait "$1"
+}
+
+# start_apiservers NAME...: start several doubles at once (certificates made one after the other).
+start_apiservers() {
+  local m
+  for m in "$@"; do fake_launch "$m"; done
+  for m in "$@"; do fake_wait "$m"; done
+}
+
+fake_launch() {
   local name=$1 d="$FAKE_DIR/$1"
   local addr=${2:-$(cat "$d/ip")} port=${3:-6443}
   [ -f "$d/tls.crt" ] || fake_cert "$name"
@@ -69,9 +81,13 @@ fake_apiserver() {
   ip netns exec "$name" /usr/bin/python3 /seal/fake-apiserver.py "$name" "$addr" "$port" \
     "$d/tls.crt" "$d/tls.key" "$d" > "$d/server.log" 2>&1 &
   echo $! > "$d/pid"
-  local i=0
+}
+
+fake_wait() {
+  local d="$FAKE_DIR/$1" i=0
   while [ ! -f "$d/listening" ]; do
-    i=$((i + 1)); [ $i -gt 300 ] && die "fake apiserver $name did not start: $(cat "$d/server.log")"
+    i=$((i + 1)); [ $i -gt 300 ] && die "fake apiserver $1 did not start: $(cat "$d/server.log")"
+    kill -0 "$(cat "$d/pid")" 2>/dev/null || die "fake apiserver $1 exited: $(cat "$d/server.log")"
     sleep 0.1
   done
 }
