@@ -1,0 +1,1 @@
+//! seal-install: builds an HA Kubernetes cluster over SSH from an offline package.
