@@ -138,7 +138,7 @@ pub struct BalancerArgs {
     pub scheduler: String,
 
     /// Probe interval: seconds, or a number with a unit (500ms, 2s, 1m).
-    #[arg(long, value_name = "DURATION", default_value = defaults::INTERVAL)]
+    #[arg(long, short = 't', value_name = "DURATION", default_value = defaults::INTERVAL)]
     pub interval: String,
 
     /// HTTP(S) path probed on each real server.
@@ -196,6 +196,15 @@ pub struct BalancerArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Accepted and ignored, so the older lvscare's manifests keep working: the VIP is always
+    /// on a dummy link with a route source fix (`--mode route|link` chose between iptables setups).
+    #[arg(long, hide = true, value_name = "MODE")]
+    pub mode: Option<String>,
+
+    /// Accepted and ignored (the older lvscare's logger selection); see `--log-format`.
+    #[arg(long, hide = true, value_name = "LOGGER")]
+    pub logger: Option<String>,
 }
 
 /// `lvscare care`.

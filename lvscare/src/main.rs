@@ -3,6 +3,7 @@
 use clap::Parser;
 use lvscare::config::{Cli, Command, LogFormat, RunMode};
 use lvscare::{daemon, manifest};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// Exit status for bad input (as clap uses for usage errors).
@@ -11,7 +12,9 @@ const EXIT_USAGE: u8 = 2;
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -53,7 +53,11 @@ impl Node {
             Err(IpvsError::NotLoaded) => {
                 // The genl lookup already asked the kernel to load ip_vs by its family alias; this
                 // covers kernels or containers where that path is unavailable but modprobe is.
-                let _ = std::process::Command::new("modprobe").arg("ip_vs").status();
+                let _ = std::process::Command::new("modprobe")
+                    .arg("ip_vs")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
                 IpvsClient::open().map_err(|e| match e {
                     IpvsError::NotLoaded => NodeError::IpvsUnavailable,
                     other => NodeError::Ipvs(other),
@@ -82,10 +86,16 @@ impl Node {
         let vip = cfg.vip.ip();
         let (ifindex, c) = self.links.ensure_dummy(&cfg.iface)?;
         note(&mut changes, &format!("interface {}", cfg.iface), c);
-        let c = self.links.ensure_address(ifindex, vip)?;
-        note(&mut changes, &format!("address {vip} on {}", cfg.iface), c);
-        let c = self.links.ensure_local_route_src(ifindex, vip, source)?;
-        note(&mut changes, &format!("local route of {vip} (source {source})"), c);
+        let address = self.links.ensure_address(ifindex, vip)?;
+        let fresh = matches!(address, Changed::Created);
+        note(&mut changes, &format!("address {vip} on {}", cfg.iface), address);
+        let route = self.links.ensure_local_route_src(ifindex, vip, source)?;
+        if fresh && route.is_change() {
+            // A new address always comes with the kernel's route (source = VIP): setting ours is setup, not a repair.
+            changes.push(format!("set source {source} on the local route of {vip}"));
+        } else {
+            note(&mut changes, &format!("local route of {vip} (source {source})"), route);
+        }
         for (key, value) in SYSCTLS {
             if sysctl::ensure(key, value)? {
                 changes.push(format!("set {key}={value}"));

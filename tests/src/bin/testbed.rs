@@ -3,6 +3,7 @@
 //! testbed prepare                     download the kernel and build the initramfs (cached)
 //! testbed run SCRIPT [TIMEOUT_SECS]   boot a VM, run SCRIPT (bash, as root) in it, print its output
 //! testbed boot-times                  measure one VM's boot, and four booting together on a LAN
+//! testbed demo                        the lvscare failover demo (lvscare built next to this binary)
 
 use seal_testbed::{Error, Kernel, Lan, SshdConfig, Vm, VmSpec};
 use std::process::ExitCode;
@@ -12,7 +13,8 @@ const USAGE: &str = "usage:
   testbed prepare                     download the 6.1 kernel and build the initramfs (cached in /var/cache/seal-testbed)
   testbed run SCRIPT [TIMEOUT_SECS]   boot a VM, run SCRIPT with bash as root inside it, print its output
                                       and exit with its status (results are kept if SEAL_TESTBED_KEEP=1)
-  testbed boot-times                  boot one VM, then four together on a LAN with sshd; print a table";
+  testbed boot-times                  boot one VM, then four together on a LAN with sshd; print a table
+  testbed demo                        lvscare in front of three fake masters: spread, failover, recovery";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,6 +54,10 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e.to_string()),
             }
         }
+        ["demo"] => match demo() {
+            Ok(code) => code,
+            Err(e) => fail(&e.to_string()),
+        },
         ["boot-times"] => match boot_times() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e.to_string()),
@@ -101,4 +107,47 @@ fn boot_times() -> Result<(), Error> {
     println!("| 4 | all up | {slowest:.1} |");
     drop(lan);
     Ok(())
+}
+
+/// Runs tests/vm/demo.sh in a VM with the lvscare binary that sits next to this one, printing
+/// the script's output as it is written.
+fn demo() -> Result<ExitCode, Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::Io { what: "locating testbed".into(), source: e })?;
+    let lvscare = exe.with_file_name("lvscare");
+    if !lvscare.is_file() {
+        return Ok(fail(&format!("{} is missing: build it with `cargo build --release -p lvscare`", lvscare.display())));
+    }
+    let kernel = Kernel::ensure()?;
+    let script = include_str!("../../vm/demo.sh").replace("__LV__", &lvscare.display().to_string());
+    println!("booting a VM with Debian's 6.1 kernel (real IPVS) under QEMU...");
+    let vm = Vm::start(&kernel, &VmSpec::new("demo", &script, Duration::from_secs(900)))?;
+    let log = vm.run_dir().join("output.log");
+    let follower = std::thread::spawn(move || follow(&log));
+    let out = vm.wait();
+    let _ = follower.join();
+    let out = out?;
+    println!("\n(VM boot {:.1} s, whole demo {:.1} s)", out.boot_time.as_secs_f64(), out.wall_time.as_secs_f64());
+    Ok(ExitCode::from(u8::try_from(out.exit_code).unwrap_or(1)))
+}
+
+/// Prints a growing file until the VM's exit-code file appears next to it.
+fn follow(path: &std::path::Path) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let done = path.with_file_name("exit-code");
+    let mut pos = 0u64;
+    loop {
+        let finished = done.exists() || !path.parent().is_some_and(|p| p.exists());
+        if let Ok(mut f) = std::fs::File::open(path) {
+            let mut buf = Vec::new();
+            if f.seek(SeekFrom::Start(pos)).is_ok() && f.read_to_end(&mut buf).is_ok() {
+                pos += buf.len() as u64;
+                let _ = std::io::stdout().write_all(&buf);
+                let _ = std::io::stdout().flush();
+            }
+        }
+        if finished {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
