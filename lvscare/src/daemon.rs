@@ -39,7 +39,8 @@ pub fn run_once(cfg: &CareConfig) -> Result<(), NodeError> {
         info!("{line}");
     }
     let all_up = cfg.real_servers.iter().map(|s| (*s, Health::Up)).collect();
-    let (_, done) = node.ensure_service(cfg, all_up, &mut Reconciler::new(), Instant::now(), true)?;
+    let (_, done) =
+        node.ensure_service(cfg, all_up, &mut Reconciler::new(), Instant::now(), true)?;
     for line in done {
         info!("{line}");
     }
@@ -91,21 +92,28 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
     let probe_cfg = Arc::new(probe_cfg);
     let (tx, mut rx) = mpsc::channel::<(SocketAddr, Result<(), ProbeFailure>)>(64);
     for &addr in &cfg.real_servers {
-        tokio::spawn(probe_loop(Prober::new(addr, probe_cfg.clone()), cfg.interval, tx.clone()));
+        tokio::spawn(probe_loop(
+            Prober::new(addr, probe_cfg.clone()),
+            cfg.interval,
+            tx.clone(),
+        ));
     }
     drop(tx);
 
     let mut health = HealthTracker::new(cfg.real_servers.iter().copied(), cfg.rise, cfg.fall);
     let mut reconciler = Reconciler::new();
     let mut last_failure: HashMap<SocketAddr, ProbeFailure> = HashMap::new();
-    let (mut vip_log, mut svc_log, mut src_log) = (OnceLog::default(), OnceLog::default(), OnceLog::default());
+    let (mut vip_log, mut svc_log, mut src_log) =
+        (OnceLog::default(), OnceLog::default(), OnceLog::default());
     let mut source = None;
     let mut fail_open = false;
     let mut setup = true;
     let mut ticker = tokio::time::interval(cfg.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| NodeError::Signal(e.to_string()))?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| NodeError::Signal(e.to_string()))?;
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|e| NodeError::Signal(e.to_string()))?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).map_err(|e| NodeError::Signal(e.to_string()))?;
     info!(
         "lvscare: {} -> {} real servers, probing {:?} every {:?} (timeout {:?}, fall {}, rise {})",
         cfg.vip,

@@ -73,7 +73,14 @@ mod tests {
     use clap::Parser;
 
     fn manifest(extra: &[&str]) -> String {
-        let mut argv = vec!["lvscare", "manifest", "--vs", "10.103.97.2:6443", "--rs", "192.168.0.2:6443"];
+        let mut argv = vec![
+            "lvscare",
+            "manifest",
+            "--vs",
+            "10.103.97.2:6443",
+            "--rs",
+            "192.168.0.2:6443",
+        ];
         argv.extend_from_slice(extra);
         let cli = Cli::try_parse_from(argv).expect("parse");
         match cli.command {
@@ -84,7 +91,12 @@ mod tests {
 
     #[test]
     fn carries_the_care_arguments_and_the_image() {
-        let m = manifest(&["--rs", "192.168.0.3:6443", "--image", "registry.local/lvscare:v1"]);
+        let m = manifest(&[
+            "--rs",
+            "192.168.0.3:6443",
+            "--image",
+            "registry.local/lvscare:v1",
+        ]);
         assert!(m.contains("image: \"registry.local/lvscare:v1\""), "{m}");
         let args: Vec<&str> = m
             .lines()
@@ -93,8 +105,20 @@ mod tests {
             .take_while(|l| l.trim_start().starts_with("- "))
             .map(|l| l.trim_start().trim_start_matches("- ").trim_matches('"'))
             .collect();
-        assert_eq!(&args[..5], &["care", "--vs", "10.103.97.2:6443", "--rs", "192.168.0.2:6443"]);
-        assert!(args.windows(2).any(|w| w == ["--rs", "192.168.0.3:6443"]), "{args:?}");
+        assert_eq!(
+            &args[..5],
+            &[
+                "care",
+                "--vs",
+                "10.103.97.2:6443",
+                "--rs",
+                "192.168.0.2:6443"
+            ]
+        );
+        assert!(
+            args.windows(2).any(|w| w == ["--rs", "192.168.0.3:6443"]),
+            "{args:?}"
+        );
         assert!(m.contains("hostNetwork: true") && m.contains("privileged: true"));
     }
 

@@ -13,8 +13,10 @@ use std::time::Instant;
 
 /// Sysctls set so that clients of a removed master fail fast instead of hanging (as kube-proxy
 /// sets them). They live under net.ipv4.vs but govern IPv6 services too.
-pub const SYSCTLS: &[(&str, &str)] =
-    &[("net.ipv4.vs.expire_nodest_conn", "1"), ("net.ipv4.vs.expire_quiescent_template", "1")];
+pub const SYSCTLS: &[(&str, &str)] = &[
+    ("net.ipv4.vs.expire_nodest_conn", "1"),
+    ("net.ipv4.vs.expire_quiescent_template", "1"),
+];
 
 /// A failure at the kernel edge.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +67,10 @@ impl Node {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(Node { ipvs, links: Links::open()? })
+        Ok(Node {
+            ipvs,
+            links: Links::open()?,
+        })
     }
 
     /// The node's own address toward the masters: `--source-ip`, or the kernel's route choice.
@@ -73,7 +78,11 @@ impl Node {
         match cfg.source_ip {
             Some(ip) => Ok(ip),
             None => {
-                let first = cfg.real_servers.first().map(|s| s.ip()).unwrap_or(cfg.vip.ip());
+                let first = cfg
+                    .real_servers
+                    .first()
+                    .map(|s| s.ip())
+                    .unwrap_or(cfg.vip.ip());
                 Ok(self.links.source_for(first)?)
             }
         }
@@ -81,20 +90,32 @@ impl Node {
 
     /// Ensures the dummy link, the VIP on it, its route source and the sysctls; returns one
     /// human-readable line per thing it had to create or repair.
-    pub fn ensure_vip(&mut self, cfg: &CareConfig, source: IpAddr) -> Result<Vec<String>, NodeError> {
+    pub fn ensure_vip(
+        &mut self,
+        cfg: &CareConfig,
+        source: IpAddr,
+    ) -> Result<Vec<String>, NodeError> {
         let mut changes = Vec::new();
         let vip = cfg.vip.ip();
         let (ifindex, c) = self.links.ensure_dummy(&cfg.iface)?;
         note(&mut changes, &format!("interface {}", cfg.iface), c);
         let address = self.links.ensure_address(ifindex, vip)?;
         let fresh = matches!(address, Changed::Created);
-        note(&mut changes, &format!("address {vip} on {}", cfg.iface), address);
+        note(
+            &mut changes,
+            &format!("address {vip} on {}", cfg.iface),
+            address,
+        );
         let route = self.links.ensure_local_route_src(ifindex, vip, source)?;
         if fresh && route.is_change() {
             // A new address always comes with the kernel's route (source = VIP): setting ours is setup, not a repair.
             changes.push(format!("set source {source} on the local route of {vip}"));
         } else {
-            note(&mut changes, &format!("local route of {vip} (source {source})"), route);
+            note(
+                &mut changes,
+                &format!("local route of {vip} (source {source})"),
+                route,
+            );
         }
         for (key, value) in SYSCTLS {
             if sysctl::ensure(key, value)? {
@@ -122,8 +143,15 @@ impl Node {
             Some(_) => self.ipvs.destinations(&key)?,
             None => Vec::new(),
         };
-        let observed = Observed { service: observed_service, dests };
-        let desired = Desired { service, backends, drain_timeout: cfg.drain_timeout };
+        let observed = Observed {
+            service: observed_service,
+            dests,
+        };
+        let desired = Desired {
+            service,
+            backends,
+            drain_timeout: cfg.drain_timeout,
+        };
         let plan = reconciler.plan(&desired, &observed, now);
         let mut done = Vec::new();
         for op in &plan.ops {
@@ -176,12 +204,20 @@ fn note(changes: &mut Vec<String>, what: &str, c: Changed) {
 fn describe(op: &Op, setup: bool) -> String {
     match op {
         Op::AddService(s) if !setup => {
-            format!("repaired: IPVS service {} was gone, re-created it ({})", s.key.addr, s.scheduler)
+            format!(
+                "repaired: IPVS service {} was gone, re-created it ({})",
+                s.key.addr, s.scheduler
+            )
         }
         Op::AddService(s) => format!("created IPVS service {} ({})", s.key.addr, s.scheduler),
-        Op::UpdateService(s) => format!("reset IPVS service {} parameters (scheduler {})", s.key.addr, s.scheduler),
+        Op::UpdateService(s) => format!(
+            "reset IPVS service {} parameters (scheduler {})",
+            s.key.addr, s.scheduler
+        ),
         Op::AddDest(d) => format!("added real server {} (weight {})", d.addr, d.weight),
-        Op::UpdateDest(d) if d.weight == 0 => format!("real server {} set to weight 0: draining", d.addr),
+        Op::UpdateDest(d) if d.weight == 0 => {
+            format!("real server {} set to weight 0: draining", d.addr)
+        }
         Op::UpdateDest(d) => format!("real server {} set to weight {}", d.addr, d.weight),
         Op::DeleteDest(addr) => format!("removed real server {addr}"),
     }

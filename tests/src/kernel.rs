@@ -11,8 +11,16 @@ use std::process::Command;
 /// Modules the initramfs itself loads (with their dependencies): those needed to reach the root,
 /// and the network ones every test uses (loading from RAM is much faster than modprobe over 9p).
 /// IPVS is deliberately not among them: lvscare must get it loaded on demand, as on a real node.
-const BOOT_MODULES: &[&str] =
-    &["virtio_pci", "virtio_net", "9pnet_virtio", "9p", "overlay", "veth", "bridge", "dummy"];
+const BOOT_MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_net",
+    "9pnet_virtio",
+    "9p",
+    "overlay",
+    "veth",
+    "bridge",
+    "dummy",
+];
 
 /// The VM's PID 1.
 const INIT: &str = include_str!("../vm/init");
@@ -43,18 +51,25 @@ pub(crate) fn need_tool(tool: &str, package: &str) -> Result<(), Error> {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false)
-        || ["/usr/sbin", "/sbin"].iter().any(|d| Path::new(d).join(tool).is_file());
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| Path::new(d).join(tool).is_file());
     if found {
         Ok(())
     } else {
-        Err(Error::MissingTool { tool: tool.into(), package: package.into() })
+        Err(Error::MissingTool {
+            tool: tool.into(),
+            package: package.into(),
+        })
     }
 }
 
 /// Runs a command, returning its stdout, or an error with the tail of its stderr.
 pub(crate) fn run(cmd: &mut Command) -> Result<String, Error> {
     let desc = format!("{cmd:?}");
-    let out = cmd.output().map_err(|e| Error::io(format!("running {desc}"), e))?;
+    let out = cmd
+        .output()
+        .map_err(|e| Error::io(format!("running {desc}"), e))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -81,17 +96,24 @@ impl Kernel {
         need_tool("cpio", "cpio")?;
         need_tool("ip", "iproute2")?;
         let cache = cache_dir();
-        fs::create_dir_all(&cache).map_err(|e| Error::io(format!("creating {}", cache.display()), e))?;
+        fs::create_dir_all(&cache)
+            .map_err(|e| Error::io(format!("creating {}", cache.display()), e))?;
         let lock_path = cache.join("lock");
         let lock = fs::File::create(&lock_path)
             .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
-        lock.lock().map_err(|e| Error::io(format!("locking {}", lock_path.display()), e))?;
+        lock.lock()
+            .map_err(|e| Error::io(format!("locking {}", lock_path.display()), e))?;
         let root = unpacked_kernel(&cache)?;
         let release = only_release(&root)?;
         let moddir = root.join("lib/modules").join(&release);
         let vmlinux = uncompressed(&root, &release)?;
         let initrd = initramfs(&cache, &root, &release)?;
-        Ok(Kernel { release, vmlinux, moddir, initrd })
+        Ok(Kernel {
+            release,
+            vmlinux,
+            moddir,
+            initrd,
+        })
     }
 }
 
@@ -120,7 +142,9 @@ fn unpacked_kernel(cache: &Path) -> Result<PathBuf, Error> {
     let tmp = cache.join(format!("download-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| Error::io("creating download folder", e))?;
-    run(Command::new("apt-get").args(["download", &package]).current_dir(&tmp))?;
+    run(Command::new("apt-get")
+        .args(["download", &package])
+        .current_dir(&tmp))?;
     let deb = fs::read_dir(&tmp)
         .map_err(|e| Error::io("listing download folder", e))?
         .filter_map(|e| e.ok())
@@ -137,7 +161,8 @@ fn unpacked_kernel(cache: &Path) -> Result<PathBuf, Error> {
     // The package ships no modules.dep (postinst makes it); modprobe needs one.
     run(Command::new("depmod").arg("-b").arg(&unpack).arg(&release))?;
     let dest = cache.join(format!("kernel-{package}"));
-    fs::rename(&unpack, &dest).map_err(|e| Error::io(format!("moving kernel to {}", dest.display()), e))?;
+    fs::rename(&unpack, &dest)
+        .map_err(|e| Error::io(format!("moving kernel to {}", dest.display()), e))?;
     let _ = fs::remove_dir_all(&tmp);
     Ok(dest)
 }
@@ -152,11 +177,15 @@ fn uncompressed(root: &Path, release: &str) -> Result<PathBuf, Error> {
     let bz = root.join("boot").join(format!("vmlinuz-{release}"));
     let data = fs::read(&bz).map_err(|e| Error::io(format!("reading {}", bz.display()), e))?;
     const XZ_MAGIC: &[u8] = b"\xfd7zXZ\x00";
-    let offset = data.windows(XZ_MAGIC.len()).position(|w| w == XZ_MAGIC).ok_or_else(|| Error::Command {
-        cmd: format!("looking for the xz stream in {}", bz.display()),
-        status: "not found".into(),
-        stderr: "the kernel is not xz-compressed; only Debian's 6.1 amd64 kernel is supported".into(),
-    })?;
+    let offset = data
+        .windows(XZ_MAGIC.len())
+        .position(|w| w == XZ_MAGIC)
+        .ok_or_else(|| Error::Command {
+            cmd: format!("looking for the xz stream in {}", bz.display()),
+            status: "not found".into(),
+            stderr: "the kernel is not xz-compressed; only Debian's 6.1 amd64 kernel is supported"
+                .into(),
+        })?;
     let tmp = out.with_extension("tmp");
     run(Command::new("sh").arg("-c").arg(format!(
         "tail -c +{} '{}' | xz -dc --single-stream > '{}'",
@@ -175,7 +204,9 @@ fn existing_kernel(cache: &Path) -> Result<Option<PathBuf>, Error> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("kernel-linux-image-"))
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("kernel-linux-image-"))
                 && p.join("boot").is_dir()
         })
         .collect();
@@ -191,7 +222,12 @@ fn only_release(root: &Path) -> Result<String, Error> {
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().into_string().ok())
         .next()
-        .ok_or_else(|| Error::io(format!("{} is empty", dir.display()), std::io::ErrorKind::NotFound.into()))
+        .ok_or_else(|| {
+            Error::io(
+                format!("{} is empty", dir.display()),
+                std::io::ErrorKind::NotFound.into(),
+            )
+        })
 }
 
 /// Builds (or reuses) the initramfs: static busybox, `init`, and the boot modules in load order.
@@ -200,10 +236,12 @@ fn initramfs(cache: &Path, root: &Path, release: &str) -> Result<PathBuf, Error>
     let bb_meta = fs::metadata(busybox).map_err(|e| Error::io("reading /bin/busybox", e))?;
     let mut insmods = Vec::new();
     for m in BOOT_MODULES {
-        let out = run(Command::new("modprobe")
-            .arg("-d")
-            .arg(root)
-            .args(["-S", release, "--show-depends", m]))?;
+        let out = run(Command::new("modprobe").arg("-d").arg(root).args([
+            "-S",
+            release,
+            "--show-depends",
+            m,
+        ]))?;
         for line in out.lines() {
             if let Some(rest) = line.strip_prefix("insmod ") {
                 let mut parts = rest.trim().splitn(2, ' ');
@@ -230,17 +268,26 @@ fn initramfs(cache: &Path, root: &Path, release: &str) -> Result<PathBuf, Error>
     fs::write(stage.join("init"), INIT).map_err(|e| io("write init", e))?;
     let mut order = String::new();
     for (path, args) in &insmods {
-        let name = Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         fs::copy(path, stage.join("modules").join(&name)).map_err(|e| io("copy module", e))?;
         order.push_str(&format!("{name} {args}\n"));
     }
     fs::write(stage.join("modules/order"), order).map_err(|e| io("write module order", e))?;
-    run(Command::new("chmod").args(["755", "init", "bin/busybox"]).current_dir(&stage))?;
+    run(Command::new("chmod")
+        .args(["755", "init", "bin/busybox"])
+        .current_dir(&stage))?;
     // Written to a temporary name and renamed: VMs booting in parallel must never see half an image.
     let tmp = cache.join(format!("initrd-{}.tmp", std::process::id()));
     run(Command::new("sh")
         .arg("-c")
-        .arg(format!("find . | cpio -o -H newc --quiet > '{}'", tmp.display()))
+        .arg(format!(
+            "find . | cpio -o -H newc --quiet > '{}'",
+            tmp.display()
+        ))
         .current_dir(&stage))?;
     fs::rename(&tmp, &image).map_err(|e| Error::io("installing initramfs", e))?;
     let _ = fs::remove_dir_all(&stage);

@@ -26,7 +26,10 @@ impl Lan {
         let n = LAN_COUNTER.fetch_add(1, Ordering::SeqCst);
         let netns = format!("seal-tb-{}-{}", std::process::id(), n);
         run(Command::new("ip").args(["netns", "add", &netns]))?;
-        let lan = Lan { netns, next_host: 11 };
+        let lan = Lan {
+            netns,
+            next_host: 11,
+        };
         lan.ip(&["link", "set", "lo", "up"])?;
         lan.ip(&["link", "add", "br0", "type", "bridge"])?;
         lan.ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "br0"])?;
@@ -40,17 +43,22 @@ impl Lan {
     }
 
     fn ip(&self, args: &[&str]) -> Result<String, Error> {
-        run(Command::new("ip").args(["netns", "exec", &self.netns, "ip"]).args(args))
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.netns, "ip"])
+            .args(args))
     }
 
     /// Creates the next VM's tap on the bridge; the VM gets `10.77.0.<11+i>/24`.
     pub fn attach(&mut self) -> Result<NetConfig, Error> {
         let host = self.next_host;
-        self.next_host = self.next_host.checked_add(1).ok_or_else(|| Error::Command {
-            cmd: "Lan::attach".into(),
-            status: "address range exhausted".into(),
-            stderr: String::new(),
-        })?;
+        self.next_host = self
+            .next_host
+            .checked_add(1)
+            .ok_or_else(|| Error::Command {
+                cmd: "Lan::attach".into(),
+                status: "address range exhausted".into(),
+                stderr: String::new(),
+            })?;
         let tap = format!("tap{host}");
         self.ip(&["tuntap", "add", "dev", &tap, "mode", "tap"])?;
         self.ip(&["link", "set", &tap, "master", "br0"])?;
@@ -73,6 +81,8 @@ impl Lan {
 
 impl Drop for Lan {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
     }
 }

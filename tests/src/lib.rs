@@ -34,13 +34,23 @@ pub fn kernel_or_skip(test: &str) -> Option<Kernel> {
 pub fn project_binary(name: &str) -> std::path::PathBuf {
     // Test executables live in target/<profile>/deps; binaries in target/<profile>.
     let exe = std::env::current_exe().unwrap_or_default();
-    let dir = exe.parent().and_then(|d| d.parent()).map(|d| d.to_path_buf()).unwrap_or_default();
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.to_path_buf())
+        .unwrap_or_default();
     let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: run `cargo build --workspace` first", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
     path
 }
 
 /// True when running under CI (`CI` set to anything but empty or "false").
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| !v.is_empty() && v != "false").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| !v.is_empty() && v != "false")
+        .unwrap_or(false)
 }

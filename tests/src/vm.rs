@@ -137,18 +137,26 @@ impl Vm {
     pub fn start(kernel: &Kernel, spec: &VmSpec) -> Result<Vm, Error> {
         need_tool("qemu-system-x86_64", "qemu-system-x86")?;
         let n = RUN_COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir()
-            .join("seal-testbed")
-            .join(format!("{}-{}-{}", spec.name, std::process::id(), n));
+        let dir = std::env::temp_dir().join("seal-testbed").join(format!(
+            "{}-{}-{}",
+            spec.name,
+            std::process::id(),
+            n
+        ));
         let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("results")).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        fs::create_dir_all(dir.join("results"))
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         let run = RunDir(dir.clone());
         let write = |name: &str, data: &[u8]| {
-            fs::write(dir.join(name), data).map_err(|e| Error::io(format!("writing {name} in {}", dir.display()), e))
+            fs::write(dir.join(name), data)
+                .map_err(|e| Error::io(format!("writing {name} in {}", dir.display()), e))
         };
         write("stage2.sh", include_bytes!("../vm/stage2.sh"))?;
         write("lib.sh", include_bytes!("../vm/lib.sh"))?;
-        write("fake-apiserver.py", include_bytes!("../vm/fake-apiserver.py"))?;
+        write(
+            "fake-apiserver.py",
+            include_bytes!("../vm/fake-apiserver.py"),
+        )?;
         write("script", spec.script.as_bytes())?;
         for (name, data) in &spec.files {
             write(name, data)?;
@@ -177,27 +185,43 @@ impl Vm {
             }
             None => Command::new("qemu-system-x86_64"),
         };
-        cmd.args(["-accel", "tcg", "-cpu", "max", "-display", "none", "-monitor", "none", "-no-reboot"])
-            .arg("-m")
-            .arg(spec.memory_mb.to_string())
-            .arg("-smp")
-            .arg(spec.cpus.to_string())
-            .arg("-kernel")
-            .arg(&kernel.vmlinux)
-            .arg("-initrd")
-            .arg(&kernel.initrd)
-            .arg("-append")
-            .arg("console=ttyS0 quiet panic=-1 8250.nr_uarts=1")
-            .arg("-serial")
-            .arg(format!("file:{}", dir.join("console.log").display()))
-            .arg("-virtfs")
-            .arg("local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap")
-            .arg("-virtfs")
-            .arg(format!("local,path={},mount_tag=seal,security_model=none,multidevs=remap", dir.display()));
+        cmd.args([
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ])
+        .arg("-m")
+        .arg(spec.memory_mb.to_string())
+        .arg("-smp")
+        .arg(spec.cpus.to_string())
+        .arg("-kernel")
+        .arg(&kernel.vmlinux)
+        .arg("-initrd")
+        .arg(&kernel.initrd)
+        .arg("-append")
+        .arg("console=ttyS0 quiet panic=-1 8250.nr_uarts=1")
+        .arg("-serial")
+        .arg(format!("file:{}", dir.join("console.log").display()))
+        .arg("-virtfs")
+        .arg("local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap")
+        .arg("-virtfs")
+        .arg(format!(
+            "local,path={},mount_tag=seal,security_model=none,multidevs=remap",
+            dir.display()
+        ));
         match &spec.net {
             Some(net) => {
                 cmd.arg("-netdev")
-                    .arg(format!("tap,id=n0,ifname={},script=no,downscript=no", net.tap))
+                    .arg(format!(
+                        "tap,id=n0,ifname={},script=no,downscript=no",
+                        net.tap
+                    ))
                     .arg("-device")
                     .arg(format!("virtio-net-pci,netdev=n0,mac={}", net.mac));
             }
@@ -205,11 +229,16 @@ impl Vm {
                 cmd.args(["-nic", "none"]);
             }
         }
-        let qemu_log = fs::File::create(dir.join("qemu.log")).map_err(|e| Error::io("creating qemu.log", e))?;
-        let qemu_err = qemu_log.try_clone().map_err(|e| Error::io("cloning qemu.log handle", e))?;
+        let qemu_log = fs::File::create(dir.join("qemu.log"))
+            .map_err(|e| Error::io("creating qemu.log", e))?;
+        let qemu_err = qemu_log
+            .try_clone()
+            .map_err(|e| Error::io("cloning qemu.log handle", e))?;
         cmd.stdin(Stdio::null()).stdout(qemu_log).stderr(qemu_err);
         let started = Instant::now();
-        let child = cmd.spawn().map_err(|e| Error::io("starting qemu-system-x86_64", e))?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| Error::io("starting qemu-system-x86_64", e))?;
         Ok(Vm {
             name: spec.name.clone(),
             child: Some(child),
@@ -249,7 +278,9 @@ impl Vm {
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    return Err(self.failure(&format!("exited ({status}) before creating results/{name}")));
+                    return Err(
+                        self.failure(&format!("exited ({status}) before creating results/{name}"))
+                    );
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -298,7 +329,10 @@ impl Vm {
         };
         // Only a VM whose script ended before the first poll lacks a boot time; wall time bounds it.
         let boot_time = self.boot_time.unwrap_or(wall_time);
-        let run = self.run.take().ok_or_else(|| self.failure("run folder already taken"))?;
+        let run = self
+            .run
+            .take()
+            .ok_or_else(|| self.failure("run folder already taken"))?;
         Ok(Outcome {
             exit_code,
             output: fs::read_to_string(dir.join("output.log")).unwrap_or_default(),
@@ -330,7 +364,10 @@ impl Vm {
             what: what.into(),
             console_path: dir.join("console.log"),
             console: format!("{}{}", tail(&qemu, 5), tail(&console, 40)),
-            output: tail(&fs::read_to_string(dir.join("output.log")).unwrap_or_default(), 40),
+            output: tail(
+                &fs::read_to_string(dir.join("output.log")).unwrap_or_default(),
+                40,
+            ),
         }
     }
 }

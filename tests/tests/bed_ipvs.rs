@@ -33,30 +33,57 @@ ipvsadm -Ln --stats > /seal/results/ipvsadm-stats.txt
 
 #[test]
 fn ipvsadm_service_reaches_three_masters_through_the_vip() {
-    let Some(kernel) = kernel_or_skip("ipvsadm_service_reaches_three_masters_through_the_vip") else {
+    let Some(kernel) = kernel_or_skip("ipvsadm_service_reaches_three_masters_through_the_vip")
+    else {
         return;
     };
-    let out = Vm::run(&kernel, &VmSpec::new("bed-ipvs", SCRIPT, Duration::from_secs(240))).expect("VM run");
+    let out = Vm::run(
+        &kernel,
+        &VmSpec::new("bed-ipvs", SCRIPT, Duration::from_secs(240)),
+    )
+    .expect("VM run");
     out.assert_success();
     let read = |name: &str| fs::read_to_string(out.results.join(name)).unwrap_or_default();
 
     let table = read("ipvsadm.txt");
-    assert!(table.contains("TCP  10.103.97.2:6443 rr"), "no virtual server in:\n{table}");
+    assert!(
+        table.contains("TCP  10.103.97.2:6443 rr"),
+        "no virtual server in:\n{table}"
+    );
     for ip in ["192.168.0.2", "192.168.0.3", "192.168.0.4"] {
         let line = format!("-> {ip}:6443");
         assert!(
-            table.lines().any(|l| l.contains(&line) && l.contains("Masq")),
+            table
+                .lines()
+                .any(|l| l.contains(&line) && l.contains("Masq")),
             "real server {ip} missing in:\n{table}"
         );
     }
     // curl exit 28 = timed out: the masters could not answer the VIP.
-    assert_eq!(read("curl-before-fix").trim(), "28", "expected a hang before the source fix");
+    assert_eq!(
+        read("curl-before-fix").trim(),
+        "28",
+        "expected a hang before the source fix"
+    );
 
     let answers = read("answers");
     let names: Vec<&str> = answers.lines().collect();
-    assert_eq!(names.len(), 9, "expected 9 answers, got:\n{answers}\n{}", out.output);
+    assert_eq!(
+        names.len(),
+        9,
+        "expected 9 answers, got:\n{answers}\n{}",
+        out.output
+    );
     for m in ["m1", "m2", "m3"] {
-        assert_eq!(names.iter().filter(|n| **n == m).count(), 3, "round robin should give {m} 3 of 9: {names:?}");
+        assert_eq!(
+            names.iter().filter(|n| **n == m).count(),
+            3,
+            "round robin should give {m} 3 of 9: {names:?}"
+        );
     }
-    eprintln!("boot {:.1}s, total {:.1}s", out.boot_time.as_secs_f64(), out.wall_time.as_secs_f64());
+    eprintln!(
+        "boot {:.1}s, total {:.1}s",
+        out.boot_time.as_secs_f64(),
+        out.wall_time.as_secs_f64()
+    );
 }

@@ -47,7 +47,10 @@ fn timings(text: &str) -> HashMap<(String, String), String> {
     text.lines()
         .filter_map(|l| {
             let mut f = l.split_whitespace();
-            Some(((f.next()?.to_string(), f.next()?.to_string()), f.next()?.to_string()))
+            Some((
+                (f.next()?.to_string(), f.next()?.to_string()),
+                f.next()?.to_string(),
+            ))
         })
         .collect()
 }
@@ -56,53 +59,108 @@ fn timings(text: &str) -> HashMap<(String, String), String> {
 fn weight(table: &str, rs: &str) -> Option<u32> {
     table.lines().find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        (f.len() >= 4 && f[0] == "->" && f[1] == rs).then(|| f[3].parse().ok()).flatten()
+        (f.len() >= 4 && f[0] == "->" && f[1] == rs)
+            .then(|| f[3].parse().ok())
+            .flatten()
     })
 }
 
 #[test]
 fn failover_for_each_failure_kind() {
-    let Some(kernel) = kernel_or_skip("failover_for_each_failure_kind") else { return };
+    let Some(kernel) = kernel_or_skip("failover_for_each_failure_kind") else {
+        return;
+    };
     let script = SCRIPT.replace("__LV__", &project_binary("lvscare").display().to_string());
-    let out = Vm::run(&kernel, &VmSpec::new("lvscare-failover", &script, Duration::from_secs(600))).expect("VM");
+    let out = Vm::run(
+        &kernel,
+        &VmSpec::new("lvscare-failover", &script, Duration::from_secs(600)),
+    )
+    .expect("VM");
     let read = |name: &str| fs::read_to_string(out.results.join(name)).unwrap_or_default();
     let log = read("lvscare.log");
     out.assert_success();
 
     let start = read("table-start");
     for rs in ["192.168.0.2:6443", "192.168.0.3:6443", "192.168.0.4:6443"] {
-        assert_eq!(weight(&start, rs), Some(1), "{rs} not in at start:\n{start}\n{log}");
+        assert_eq!(
+            weight(&start, rs),
+            Some(1),
+            "{rs} not in at start:\n{start}\n{log}"
+        );
     }
     let spread = read("spread");
     for m in ["m1", "m2", "m3"] {
-        assert!(spread.lines().any(|l| l == m), "{m} never answered through the VIP: {spread:?}");
+        assert!(
+            spread.lines().any(|l| l == m),
+            "{m} never answered through the VIP: {spread:?}"
+        );
     }
 
     let t = timings(&read("timings"));
     eprintln!("timings (s): {t:?}");
     for kind in ["kill", "blackhole", "unhealthy"] {
-        let get = |what: &str| t.get(&(kind.to_string(), what.to_string())).cloned().unwrap_or_default();
+        let get = |what: &str| {
+            t.get(&(kind.to_string(), what.to_string()))
+                .cloned()
+                .unwrap_or_default()
+        };
         assert_ne!(get("out"), "never", "{kind}: m1 was never taken out\n{log}");
-        assert!(get("out").parse::<f64>().is_ok(), "{kind}: no removal time recorded\n{log}");
-        assert_eq!(get("failed-requests"), "0", "{kind}: requests failed after removal\n{log}");
+        assert!(
+            get("out").parse::<f64>().is_ok(),
+            "{kind}: no removal time recorded\n{log}"
+        );
+        assert_eq!(
+            get("failed-requests"),
+            "0",
+            "{kind}: requests failed after removal\n{log}"
+        );
         assert_ne!(get("back"), "never", "{kind}: m1 never came back\n{log}");
         let table = read(&format!("table-{kind}"));
-        assert!(weight(&table, "192.168.0.2:6443").unwrap_or(0) == 0, "{kind}: m1 still takes connections:\n{table}");
+        assert!(
+            weight(&table, "192.168.0.2:6443").unwrap_or(0) == 0,
+            "{kind}: m1 still takes connections:\n{table}"
+        );
         for rs in ["192.168.0.3:6443", "192.168.0.4:6443"] {
-            assert_eq!(weight(&table, rs), Some(1), "{kind}: healthy {rs} touched:\n{table}");
+            assert_eq!(
+                weight(&table, rs),
+                Some(1),
+                "{kind}: healthy {rs} touched:\n{table}"
+            );
         }
         let answers = read(&format!("after-{kind}"));
-        assert!(!answers.lines().any(|l| l == "m1"), "{kind}: m1 still answered after removal");
+        assert!(
+            !answers.lines().any(|l| l == "m1"),
+            "{kind}: m1 still answered after removal"
+        );
     }
 
     // SIGTERM leaves the rules in place, so traffic survives a restart.
     assert_eq!(read("lvscare-exit").trim(), "0");
     let after = read("table-after-sigterm");
-    assert_eq!(weight(&after, "192.168.0.2:6443"), Some(1), "rules removed on SIGTERM:\n{after}");
+    assert_eq!(
+        weight(&after, "192.168.0.2:6443"),
+        Some(1),
+        "rules removed on SIGTERM:\n{after}"
+    );
 
     // State changes are logged once each: three downs and three ups of m1, nothing per tick.
-    assert_eq!(log.matches("master 192.168.0.2:6443 is down").count(), 3, "{log}");
-    assert_eq!(log.matches("master 192.168.0.2:6443 is up again").count(), 3, "{log}");
-    assert!(!log.contains("192.168.0.3:6443 is down") && !log.contains("192.168.0.4:6443 is down"), "{log}");
-    assert!(log.lines().count() < 60, "log too chatty ({} lines):\n{log}", log.lines().count());
+    assert_eq!(
+        log.matches("master 192.168.0.2:6443 is down").count(),
+        3,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("master 192.168.0.2:6443 is up again").count(),
+        3,
+        "{log}"
+    );
+    assert!(
+        !log.contains("192.168.0.3:6443 is down") && !log.contains("192.168.0.4:6443 is down"),
+        "{log}"
+    );
+    assert!(
+        log.lines().count() < 60,
+        "log too chatty ({} lines):\n{log}",
+        log.lines().count()
+    );
 }

@@ -74,11 +74,17 @@ kill -TERM $LVPID; wait $LVPID
 
 #[test]
 fn repairs_what_others_remove_and_never_touches_what_is_not_its_own() {
-    let Some(kernel) = kernel_or_skip("repairs_what_others_remove_and_never_touches_what_is_not_its_own") else {
+    let Some(kernel) =
+        kernel_or_skip("repairs_what_others_remove_and_never_touches_what_is_not_its_own")
+    else {
         return;
     };
     let script = SCRIPT.replace("__LV__", &project_binary("lvscare").display().to_string());
-    let out = Vm::run(&kernel, &VmSpec::new("lvscare-repair", &script, Duration::from_secs(600))).expect("VM");
+    let out = Vm::run(
+        &kernel,
+        &VmSpec::new("lvscare-repair", &script, Duration::from_secs(600)),
+    )
+    .expect("VM");
     let read = |name: &str| fs::read_to_string(out.results.join(name)).unwrap_or_default();
     let log = read("lvscare.log");
     out.assert_success();
@@ -95,17 +101,33 @@ fn repairs_what_others_remove_and_never_touches_what_is_not_its_own() {
     ];
     for (name, needle) in cases {
         let msg = read(&format!("bad-{name}.out"));
-        assert_eq!(read(&format!("bad-{name}.code")).trim(), "2", "{name}: exit code, message: {msg}");
-        assert!(msg.contains(needle), "{name}: message should name {needle:?}: {msg}");
+        assert_eq!(
+            read(&format!("bad-{name}.code")).trim(),
+            "2",
+            "{name}: exit code, message: {msg}"
+        );
+        assert!(
+            msg.contains(needle),
+            "{name}: message should name {needle:?}: {msg}"
+        );
         eprintln!("bad input {name}: {}", msg.trim());
     }
     let table = read("table-after-bad");
-    assert!(!table.contains("TCP"), "bad input created a service:\n{table}");
-    assert!(read("link-after-bad").contains("does not exist"), "bad input created the interface");
+    assert!(
+        !table.contains("TCP"),
+        "bad input created a service:\n{table}"
+    );
+    assert!(
+        read("link-after-bad").contains("does not exist"),
+        "bad input created the interface"
+    );
 
     let repairs: HashMap<String, String> = read("repairs")
         .lines()
-        .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
         .collect();
     eprintln!("repair times (s): {repairs:?}");
     for name in [
@@ -119,20 +141,53 @@ fn repairs_what_others_remove_and_never_touches_what_is_not_its_own() {
         "flush",
     ] {
         let t = repairs.get(name).map(String::as_str).unwrap_or("missing");
-        assert!(t.parse::<f64>().is_ok(), "{name}: not repaired ({t})\n{log}");
+        assert!(
+            t.parse::<f64>().is_ok(),
+            "{name}: not repaired ({t})\n{log}"
+        );
     }
-    assert!(read("fetch-after-repairs").starts_with('m'), "no answer through the VIP after the repairs:\n{}", out.output);
+    assert!(
+        read("fetch-after-repairs").starts_with('m'),
+        "no answer through the VIP after the repairs:\n{}",
+        out.output
+    );
 
     let foreign = read("foreign-before");
-    assert!(foreign.contains("10.0.0.9:80 wlc") && foreign.contains("192.168.0.3:80"), "{foreign}");
-    for name in ["service-deleted", "rs-deleted", "weight-changed", "link-deleted", "address-deleted"] {
-        assert_eq!(read(&format!("foreign-after-{name}")), foreign, "foreign service changed after {name}");
+    assert!(
+        foreign.contains("10.0.0.9:80 wlc") && foreign.contains("192.168.0.3:80"),
+        "{foreign}"
+    );
+    for name in [
+        "service-deleted",
+        "rs-deleted",
+        "weight-changed",
+        "link-deleted",
+        "address-deleted",
+    ] {
+        assert_eq!(
+            read(&format!("foreign-after-{name}")),
+            foreign,
+            "foreign service changed after {name}"
+        );
     }
-    assert_eq!(read("foreign-after-clean"), foreign, "--clean touched the foreign service");
+    assert_eq!(
+        read("foreign-after-clean"),
+        foreign,
+        "--clean touched the foreign service"
+    );
 
-    assert!(read("table-after-sigterm").contains("10.103.97.2:6443"), "SIGTERM removed the rules");
+    assert!(
+        read("table-after-sigterm").contains("10.103.97.2:6443"),
+        "SIGTERM removed the rules"
+    );
     assert_eq!(read("clean.code").trim(), "0", "{}", read("clean.out"));
     let after_clean = read("table-after-clean");
-    assert!(!after_clean.contains("10.103.97.2:6443"), "--clean left the service:\n{after_clean}");
-    assert!(read("link-after-clean").contains("does not exist"), "--clean left the interface");
+    assert!(
+        !after_clean.contains("10.103.97.2:6443"),
+        "--clean left the service:\n{after_clean}"
+    );
+    assert!(
+        read("link-after-clean").contains("does not exist"),
+        "--clean left the interface"
+    );
 }

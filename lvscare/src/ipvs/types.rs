@@ -65,7 +65,13 @@ impl Service {
             IpAddr::V4(_) => 0xffff_ffff,
             IpAddr::V6(_) => 128,
         };
-        Service { key, scheduler: scheduler.to_string(), flags: 0, timeout: 0, netmask }
+        Service {
+            key,
+            scheduler: scheduler.to_string(),
+            flags: 0,
+            timeout: 0,
+            netmask,
+        }
     }
 }
 

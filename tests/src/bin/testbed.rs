@@ -18,10 +18,20 @@ const USAGE: &str = "usage:
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["prepare"] => match Kernel::ensure() {
             Ok(k) => {
-                println!("kernel {}\n  {}\n  {}", k.release, k.vmlinux.display(), k.initrd.display());
+                println!(
+                    "kernel {}\n  {}\n  {}",
+                    k.release,
+                    k.vmlinux.display(),
+                    k.initrd.display()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e.to_string()),
@@ -40,7 +50,10 @@ fn main() -> ExitCode {
                 Ok(k) => k,
                 Err(e) => return fail(&e.to_string()),
             };
-            match Vm::run(&kernel, &VmSpec::new("testbed", &body, Duration::from_secs(timeout))) {
+            match Vm::run(
+                &kernel,
+                &VmSpec::new("testbed", &body, Duration::from_secs(timeout)),
+            ) {
                 Ok(out) => {
                     print!("{}", out.output);
                     eprintln!(
@@ -83,13 +96,20 @@ fn fail(msg: &str) -> ExitCode {
 /// Boot time = QEMU start until the VM's script starts (sshd already up when asked for).
 fn boot_times() -> Result<(), Error> {
     let kernel = Kernel::ensure()?;
-    let one = Vm::run(&kernel, &VmSpec::new("single", "true", Duration::from_secs(120)))?;
+    let one = Vm::run(
+        &kernel,
+        &VmSpec::new("single", "true", Duration::from_secs(120)),
+    )?;
     println!("| VMs together | VM | boot (s) |\n|---|---|---|");
     println!("| 1 | single | {:.1} |", one.boot_time.as_secs_f64());
     let mut lan = Lan::create()?;
     let mut vms = Vec::new();
     for i in 0..4 {
-        let mut spec = VmSpec::new(&format!("vm{i}"), "source /seal/lib.sh; ready up; wait_for_stop", Duration::from_secs(180));
+        let mut spec = VmSpec::new(
+            &format!("vm{i}"),
+            "source /seal/lib.sh; ready up; wait_for_stop",
+            Duration::from_secs(180),
+        );
         spec.cpus = 1;
         spec.net = Some(lan.attach()?);
         spec.sshd = Some(SshdConfig::default());
@@ -112,21 +132,34 @@ fn boot_times() -> Result<(), Error> {
 /// Runs tests/vm/demo.sh in a VM with the lvscare binary that sits next to this one, printing
 /// the script's output as it is written.
 fn demo() -> Result<ExitCode, Error> {
-    let exe = std::env::current_exe().map_err(|e| Error::Io { what: "locating testbed".into(), source: e })?;
+    let exe = std::env::current_exe().map_err(|e| Error::Io {
+        what: "locating testbed".into(),
+        source: e,
+    })?;
     let lvscare = exe.with_file_name("lvscare");
     if !lvscare.is_file() {
-        return Ok(fail(&format!("{} is missing: build it with `cargo build --release -p lvscare`", lvscare.display())));
+        return Ok(fail(&format!(
+            "{} is missing: build it with `cargo build --release -p lvscare`",
+            lvscare.display()
+        )));
     }
     let kernel = Kernel::ensure()?;
     let script = include_str!("../../vm/demo.sh").replace("__LV__", &lvscare.display().to_string());
     println!("booting a VM with Debian's 6.1 kernel (real IPVS) under QEMU...");
-    let vm = Vm::start(&kernel, &VmSpec::new("demo", &script, Duration::from_secs(900)))?;
+    let vm = Vm::start(
+        &kernel,
+        &VmSpec::new("demo", &script, Duration::from_secs(900)),
+    )?;
     let log = vm.run_dir().join("output.log");
     let follower = std::thread::spawn(move || follow(&log));
     let out = vm.wait();
     let _ = follower.join();
     let out = out?;
-    println!("\n(VM boot {:.1} s, whole demo {:.1} s)", out.boot_time.as_secs_f64(), out.wall_time.as_secs_f64());
+    println!(
+        "\n(VM boot {:.1} s, whole demo {:.1} s)",
+        out.boot_time.as_secs_f64(),
+        out.wall_time.as_secs_f64()
+    );
     Ok(ExitCode::from(u8::try_from(out.exit_code).unwrap_or(1)))
 }
 
