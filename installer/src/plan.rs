@@ -1,0 +1,595 @@
+//! What a run does on each host, as data: ordered stages of steps, each step a list of remote
+//! actions with an optional "already done" check. Building the plan is pure (so `--dry-run`
+//! prints exactly what would run, and tests need no host); the executor carries it out.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where things go on the hosts.
+pub mod paths {
+    /// The uploaded package.
+    pub const PACKAGE: &str = "/root/kube.tar.gz";
+    /// Where the package unpacks (it holds `kube/`).
+    pub const UNPACK_DIR: &str = "/root";
+    /// The kubeadm configuration written for init and join.
+    pub const KUBEADM_CONFIG: &str = "/root/kubeadm-config.yaml";
+    /// The lvscare binary on nodes.
+    pub const LVSCARE: &str = "/usr/bin/lvscare";
+    /// The lvscare static-pod manifest on nodes.
+    pub const LVSCARE_MANIFEST: &str = "/etc/kubernetes/manifests/kube-lvscare.yaml";
+    /// The lvscare systemd unit on nodes (`--lvscare-mode systemd`).
+    pub const LVSCARE_UNIT: &str = "/etc/systemd/system/lvscare.service";
+    /// Arguments of the lvscare unit.
+    pub const LVSCARE_DEFAULTS: &str = "/etc/default/lvscare";
+}
+
+/// One thing done on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Run a shell command as root.
+    Run {
+        /// The command line.
+        cmd: String,
+        /// Its time limit.
+        timeout: Duration,
+    },
+    /// Copy a local file (skipped when the remote copy is identical).
+    Upload {
+        /// Local path.
+        local: PathBuf,
+        /// Remote path.
+        remote: String,
+        /// File mode.
+        mode: u32,
+    },
+    /// Write a file atomically.
+    WriteFile {
+        /// Remote path.
+        remote: String,
+        /// Content (never holds a password).
+        data: String,
+        /// File mode.
+        mode: u32,
+    },
+    /// Set the installer's marked block of /etc/hosts (user lines untouched); empty removes it.
+    Hosts {
+        /// `address name` entries of the block.
+        entries: Vec<(IpAddr, String)>,
+    },
+}
+
+/// A named unit of work on one host, skipped when `done_if` succeeds there (resume after failure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The host.
+    pub host: IpAddr,
+    /// Short name for progress and errors ("distribute", "kubeadm init"...).
+    pub name: String,
+    /// A remote command that exits 0 when the step's effect is already there.
+    pub done_if: Option<String>,
+    /// The actions, in order.
+    pub actions: Vec<Action>,
+}
+
+/// Steps that may run at the same time (different hosts), then a barrier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    /// Name for progress output.
+    pub name: String,
+    /// Run the steps concurrently (bounded) rather than one after another.
+    pub parallel: bool,
+    /// The steps.
+    pub steps: Vec<Step>,
+}
+
+/// How lvscare runs on nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LvscareMode {
+    /// A static pod managed by kubelet.
+    StaticPod,
+    /// A systemd unit.
+    Systemd,
+}
+
+/// Everything the plan needs, already validated and rendered.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// Control-plane hosts; the first is master0.
+    pub masters: Vec<IpAddr>,
+    /// Worker nodes.
+    pub nodes: Vec<IpAddr>,
+    /// The VIP nodes reach the apiservers through.
+    pub vip: IpAddr,
+    /// The apiserver name every host resolves through its hosts block.
+    pub apiserver_name: String,
+    /// The offline package on this machine.
+    pub package: PathBuf,
+    /// lvscare on this machine, uploaded to nodes.
+    pub lvscare: PathBuf,
+    /// Static pod or systemd unit.
+    pub lvscare_mode: LvscareMode,
+    /// Image of the lvscare static pod.
+    pub lvscare_image: String,
+    /// kubeadm configuration for `kubeadm init` on master0.
+    pub init_config: String,
+    /// kubeadm configuration for joining masters.
+    pub join_master_config: String,
+    /// kubeadm configuration for joining nodes.
+    pub join_node_config: String,
+}
+
+/// Time limits of remote commands.
+const SHORT: Duration = Duration::from_secs(60);
+const LONG: Duration = Duration::from_secs(600);
+
+fn run(cmd: impl Into<String>, timeout: Duration) -> Action {
+    Action::Run {
+        cmd: cmd.into(),
+        timeout,
+    }
+}
+
+/// Quotes a word for a POSIX shell.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+[]".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// `ip:port` as lvscare expects it (IPv6 in brackets).
+fn endpoint(ip: IpAddr, port: u16) -> String {
+    std::net::SocketAddr::new(ip, port).to_string()
+}
+
+/// The `--vs … --rs …` arguments of lvscare for these masters.
+pub fn lvscare_balancer_args(vip: IpAddr, masters: &[IpAddr]) -> Vec<String> {
+    let mut args = vec!["--vs".to_string(), endpoint(vip, 6443)];
+    for m in masters {
+        args.push("--rs".into());
+        args.push(endpoint(*m, 6443));
+    }
+    args
+}
+
+fn join_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| sh_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Upload, unpack and run init.sh on `hosts` (skipped where the same package is already set up).
+pub fn distribute(hosts: &[IpAddr], package: &std::path::Path, package_sha256: &str) -> Stage {
+    let marker = "/root/kube/.seal-package-sha256";
+    let steps = hosts
+        .iter()
+        .map(|&host| Step {
+            host,
+            name: "distribute package".into(),
+            done_if: Some(format!("grep -qx {} {marker}", sh_quote(package_sha256))),
+            actions: vec![
+                Action::Upload {
+                    local: package.to_path_buf(),
+                    remote: paths::PACKAGE.into(),
+                    mode: 0o600,
+                },
+                run(
+                    format!("tar -xzf {} -C {}", paths::PACKAGE, paths::UNPACK_DIR),
+                    SHORT,
+                ),
+                run("bash /root/kube/shell/init.sh", LONG),
+                run(
+                    format!("echo {} > {marker}", sh_quote(package_sha256)),
+                    SHORT,
+                ),
+            ],
+        })
+        .collect();
+    Stage {
+        name: "distribute".into(),
+        parallel: true,
+        steps,
+    }
+}
+
+/// master0: hosts → itself, kubeadm init with the installer's token and certificate key.
+pub fn init_master0(i: &Inputs) -> Stage {
+    let m0 = i.masters[0];
+    Stage {
+        name: "init master0".into(),
+        parallel: false,
+        steps: vec![Step {
+            host: m0,
+            name: "kubeadm init".into(),
+            done_if: Some("test -f /etc/kubernetes/admin.conf".into()),
+            actions: vec![
+                Action::Hosts {
+                    entries: vec![(m0, i.apiserver_name.clone())],
+                },
+                Action::WriteFile {
+                    remote: paths::KUBEADM_CONFIG.into(),
+                    data: i.init_config.clone(),
+                    mode: 0o600,
+                },
+                run(
+                    format!(
+                        "kubeadm init --config {} --upload-certs",
+                        paths::KUBEADM_CONFIG
+                    ),
+                    LONG,
+                ),
+            ],
+        }],
+    }
+}
+
+/// Other masters one at a time: hosts → master0, join as control plane, hosts → itself.
+pub fn join_masters(i: &Inputs, masters: &[IpAddr]) -> Stage {
+    let m0 = i.masters[0];
+    let steps = masters
+        .iter()
+        .map(|&m| Step {
+            host: m,
+            name: "kubeadm join --control-plane".into(),
+            done_if: Some("test -f /etc/kubernetes/admin.conf".into()),
+            actions: vec![
+                Action::Hosts {
+                    entries: vec![(m0, i.apiserver_name.clone())],
+                },
+                Action::WriteFile {
+                    remote: paths::KUBEADM_CONFIG.into(),
+                    data: i.join_master_config.clone(),
+                    mode: 0o600,
+                },
+                run(
+                    format!("kubeadm join --config {}", paths::KUBEADM_CONFIG),
+                    LONG,
+                ),
+                Action::Hosts {
+                    entries: vec![(m, i.apiserver_name.clone())],
+                },
+            ],
+        })
+        .collect();
+    // One at a time: etcd membership changes must not overlap.
+    Stage {
+        name: "join masters".into(),
+        parallel: false,
+        steps,
+    }
+}
+
+/// The actions that (re)write a node's lvscare setup for the given masters.
+pub fn lvscare_setup(i: &Inputs, masters: &[IpAddr]) -> Vec<Action> {
+    let balancer = lvscare_balancer_args(i.vip, masters);
+    match i.lvscare_mode {
+        LvscareMode::StaticPod => {
+            let mut manifest = vec!["manifest".to_string()];
+            manifest.extend(balancer);
+            manifest.extend(["--image".to_string(), i.lvscare_image.clone()]);
+            vec![run(
+                format!(
+                    "mkdir -p /etc/kubernetes/manifests && {} {} > {m}.tmp && mv {m}.tmp {m}",
+                    paths::LVSCARE,
+                    join_words(&manifest),
+                    m = paths::LVSCARE_MANIFEST
+                ),
+                SHORT,
+            )]
+        }
+        LvscareMode::Systemd => vec![
+            Action::WriteFile {
+                remote: paths::LVSCARE_DEFAULTS.into(),
+                data: format!("LVSCARE_ARGS=\"{}\"\n", join_words(&balancer)),
+                mode: 0o644,
+            },
+            Action::WriteFile {
+                remote: paths::LVSCARE_UNIT.into(),
+                data: include_str!("../../systemd/lvscare.service").to_string(),
+                mode: 0o644,
+            },
+            run(
+                "if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then \
+                 systemctl daemon-reload && systemctl enable lvscare && systemctl restart lvscare; fi",
+                SHORT,
+            ),
+        ],
+    }
+}
+
+/// Nodes in parallel: hosts → VIP, lvscare rules before kubelet exists, join, lvscare manifest.
+pub fn join_nodes(i: &Inputs, nodes: &[IpAddr]) -> Stage {
+    let mut once = vec!["care".to_string(), "--run-once".to_string()];
+    once.extend(lvscare_balancer_args(i.vip, &i.masters));
+    let steps = nodes
+        .iter()
+        .map(|&n| {
+            let mut actions = vec![
+                Action::Hosts {
+                    entries: vec![(i.vip, i.apiserver_name.clone())],
+                },
+                Action::Upload {
+                    local: i.lvscare.clone(),
+                    remote: paths::LVSCARE.into(),
+                    mode: 0o755,
+                },
+                run(format!("{} {}", paths::LVSCARE, join_words(&once)), SHORT),
+                Action::WriteFile {
+                    remote: paths::KUBEADM_CONFIG.into(),
+                    data: i.join_node_config.clone(),
+                    mode: 0o600,
+                },
+                run(
+                    format!("kubeadm join --config {}", paths::KUBEADM_CONFIG),
+                    LONG,
+                ),
+            ];
+            actions.extend(lvscare_setup(i, &i.masters));
+            Step {
+                host: n,
+                name: "join node".into(),
+                done_if: Some(format!(
+                    "test -f /etc/kubernetes/kubelet.conf && {{ test -f {} || test -f {}; }}",
+                    paths::LVSCARE_MANIFEST,
+                    paths::LVSCARE_UNIT
+                )),
+                actions,
+            }
+        })
+        .collect();
+    Stage {
+        name: "join nodes".into(),
+        parallel: true,
+        steps,
+    }
+}
+
+/// Every node's lvscare pointed at the current masters (after a master joined or left).
+pub fn update_node_masters(i: &Inputs, nodes: &[IpAddr]) -> Stage {
+    let mut once = vec!["care".to_string(), "--run-once".to_string()];
+    once.extend(lvscare_balancer_args(i.vip, &i.masters));
+    let steps = nodes
+        .iter()
+        .map(|&n| {
+            let mut actions = vec![run(
+                format!("{} {}", paths::LVSCARE, join_words(&once)),
+                SHORT,
+            )];
+            actions.extend(lvscare_setup(i, &i.masters));
+            Step {
+                host: n,
+                name: "update lvscare masters".into(),
+                done_if: None,
+                actions,
+            }
+        })
+        .collect();
+    Stage {
+        name: "update nodes' masters".into(),
+        parallel: true,
+        steps,
+    }
+}
+
+/// The whole `init` run after preflight.
+pub fn init(i: &Inputs, package_sha256: &str) -> Vec<Stage> {
+    let all: Vec<IpAddr> = i.masters.iter().chain(&i.nodes).copied().collect();
+    let mut stages = vec![
+        distribute(&all, &i.package, package_sha256),
+        init_master0(i),
+    ];
+    if i.masters.len() > 1 {
+        stages.push(join_masters(i, &i.masters[1..]));
+    }
+    if !i.nodes.is_empty() {
+        stages.push(join_nodes(i, &i.nodes));
+    }
+    stages
+}
+
+/// Undoes the installer's work on `hosts`; `vip` identifies lvscare's service on nodes.
+pub fn clean(hosts: &[IpAddr], nodes: &[IpAddr], vip: IpAddr) -> Stage {
+    let steps = hosts
+        .iter()
+        .map(|&h| {
+            let mut actions = vec![run("if command -v kubeadm >/dev/null; then kubeadm reset -f; fi", LONG)];
+            if nodes.contains(&h) {
+                actions.push(run(
+                    format!(
+                        "if [ -x {lv} ]; then {lv} care --clean --vs {vs}; fi; \
+                         if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now lvscare 2>/dev/null; fi; \
+                         rm -f {lv} {m} {u} {d}",
+                        lv = paths::LVSCARE,
+                        vs = sh_quote(&endpoint(vip, 6443)),
+                        m = paths::LVSCARE_MANIFEST,
+                        u = paths::LVSCARE_UNIT,
+                        d = paths::LVSCARE_DEFAULTS
+                    ),
+                    SHORT,
+                ));
+            }
+            actions.push(run(
+                format!(
+                    "rm -rf /root/kube {} {} /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl \
+                     /etc/systemd/system/kubelet.service /etc/sysctl.d/k8s.conf /usr/local/lib/seal-doubles",
+                    paths::PACKAGE,
+                    paths::KUBEADM_CONFIG
+                ),
+                SHORT,
+            ));
+            actions.push(Action::Hosts { entries: Vec::new() });
+            Step { host: h, name: "clean".into(), done_if: None, actions }
+        })
+        .collect();
+    Stage {
+        name: "clean".into(),
+        parallel: true,
+        steps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    fn inputs() -> Inputs {
+        Inputs {
+            masters: vec![ip("192.168.0.2"), ip("192.168.0.3"), ip("192.168.0.4")],
+            nodes: vec![ip("192.168.0.5")],
+            vip: ip("10.103.97.2"),
+            apiserver_name: "apiserver.cluster.local".into(),
+            package: PathBuf::from("/root/kube1.20.2.tar.gz"),
+            lvscare: PathBuf::from("/usr/local/bin/lvscare"),
+            lvscare_mode: LvscareMode::StaticPod,
+            lvscare_image: "lvscare:v1".into(),
+            init_config: "init".into(),
+            join_master_config: "join-master".into(),
+            join_node_config: "join-node".into(),
+        }
+    }
+
+    fn commands(step: &Step) -> Vec<String> {
+        step.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Run { cmd, .. } => Some(cmd.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn init_order_and_hosts_blocks() {
+        let i = inputs();
+        let stages = init(&i, "abc");
+        let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["distribute", "init master0", "join masters", "join nodes"]
+        );
+        assert_eq!(stages[0].steps.len(), 4);
+        assert!(stages[0].parallel && !stages[2].parallel && stages[3].parallel);
+        let m0 = &stages[1].steps[0];
+        assert_eq!(
+            m0.actions[0],
+            Action::Hosts {
+                entries: vec![(ip("192.168.0.2"), "apiserver.cluster.local".into())]
+            }
+        );
+        assert!(commands(m0)
+            .iter()
+            .any(|c| c.starts_with("kubeadm init --config")));
+        let m1 = &stages[2].steps[0];
+        assert_eq!(m1.host, ip("192.168.0.3"));
+        assert_eq!(
+            m1.actions.first(),
+            Some(&Action::Hosts {
+                entries: vec![(ip("192.168.0.2"), "apiserver.cluster.local".into())]
+            })
+        );
+        assert_eq!(
+            m1.actions.last(),
+            Some(&Action::Hosts {
+                entries: vec![(ip("192.168.0.3"), "apiserver.cluster.local".into())]
+            })
+        );
+        let node = &stages[3].steps[0];
+        assert_eq!(
+            node.actions[0],
+            Action::Hosts {
+                entries: vec![(ip("10.103.97.2"), "apiserver.cluster.local".into())]
+            }
+        );
+        let cmds = commands(node);
+        let once = cmds
+            .iter()
+            .position(|c| c.contains("--run-once"))
+            .expect("run-once");
+        let join = cmds
+            .iter()
+            .position(|c| c.starts_with("kubeadm join"))
+            .expect("join");
+        assert!(
+            once < join,
+            "lvscare rules must exist before the node joins: {cmds:?}"
+        );
+        assert!(
+            cmds[once].contains("--rs 192.168.0.4:6443")
+                && cmds[once].contains("--vs 10.103.97.2:6443")
+        );
+        assert!(cmds.last().is_some_and(|c| c.contains("kube-lvscare.yaml")));
+    }
+
+    #[test]
+    fn single_master_without_nodes() {
+        let mut i = inputs();
+        i.masters.truncate(1);
+        i.nodes.clear();
+        let names: Vec<String> = init(&i, "abc").into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["distribute", "init master0"]);
+    }
+
+    #[test]
+    fn systemd_mode_writes_a_unit_with_the_masters() {
+        let mut i = inputs();
+        i.lvscare_mode = LvscareMode::Systemd;
+        let actions = lvscare_setup(&i, &i.masters);
+        let defaults = actions.iter().find_map(|a| match a {
+            Action::WriteFile { remote, data, .. } if remote == paths::LVSCARE_DEFAULTS => {
+                Some(data.clone())
+            }
+            _ => None,
+        });
+        assert_eq!(
+            defaults.as_deref(),
+            Some("LVSCARE_ARGS=\"--vs 10.103.97.2:6443 --rs 192.168.0.2:6443 --rs 192.168.0.3:6443 --rs 192.168.0.4:6443\"\n")
+        );
+    }
+
+    #[test]
+    fn ipv6_endpoints_are_bracketed() {
+        let args = lvscare_balancer_args(ip("fd00::2"), &[ip("fd00::10")]);
+        assert_eq!(args, ["--vs", "[fd00::2]:6443", "--rs", "[fd00::10]:6443"]);
+    }
+
+    #[test]
+    fn clean_removes_lvscare_only_on_nodes_and_drops_the_hosts_block() {
+        let stage = clean(
+            &[ip("192.168.0.2"), ip("192.168.0.5")],
+            &[ip("192.168.0.5")],
+            ip("10.103.97.2"),
+        );
+        let master = commands(&stage.steps[0]);
+        let node = commands(&stage.steps[1]);
+        assert!(!master.iter().any(|c| c.contains("--clean")));
+        assert!(node
+            .iter()
+            .any(|c| c.contains("care --clean --vs 10.103.97.2:6443")));
+        for s in &stage.steps {
+            assert_eq!(
+                s.actions.last(),
+                Some(&Action::Hosts {
+                    entries: Vec::new()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("plain-1.2:3"), "plain-1.2:3");
+        assert_eq!(sh_quote("it's $x"), "'it'\\''s $x'");
+        assert_eq!(sh_quote(""), "''");
+    }
+}
