@@ -18,7 +18,7 @@ start_apiservers m1 m2 m3
 __LV__ care --vs $VS --rs 192.168.0.2:6443 --rs 192.168.0.3:6443 --rs 192.168.0.4:6443 \
   --ca-file $FAKE_DIR/ca.crt > /seal/results/lvscare.log 2>&1 &
 LVPID=$!
-wait_until 30 rs_in $VS 192.168.0.4:6443 || die "lvscare did not set up the service"
+wait_until 30 rs_in $VS 192.168.0.4:6443 || { cat /seal/results/lvscare.log; die "lvscare did not set up the service"; }
 ipvsadm -Ln > /seal/results/table-start
 for i in $(seq 1 9); do fetch "https://$VS/" >> /seal/results/spread || echo "spread request $i failed"; done
 

@@ -31,7 +31,7 @@ ipvsadm -Ln -t 10.103.97.3:6443 > /seal/results/table-once
 $LV care --vs "[$VIP6]:6443" --rs '[fd00:10::2]:6443' --rs '[fd00:10::3]:6443' --rs '[fd00:10::4]:6443' \
   --ca-file $FAKE_DIR/ca.crt > /seal/results/lvscare6.log 2>&1 &
 LVPID=$!
-wait_until 30 rs_in "[$VIP6]:6443" '[fd00:10::4]:6443' || die "no IPv6 service"
+wait_until 30 rs_in "[$VIP6]:6443" '[fd00:10::4]:6443' || { cat /seal/results/lvscare6.log; die "no IPv6 service"; }
 ip -6 route show table local > /seal/results/route6
 for i in $(seq 1 9); do fetch "https://[$VIP6]:6443/" >> /seal/results/spread6 || echo "v6 request $i failed"; done
 ipvsadm -Ln > /seal/results/table6

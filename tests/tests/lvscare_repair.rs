@@ -37,7 +37,7 @@ ipvsadm -Ln -t 10.0.0.9:80 > /seal/results/foreign-before
 
 start_lvscare() { $LV care --vs $VS $RS --ca-file $FAKE_DIR/ca.crt >> /seal/results/lvscare.log 2>&1 & LVPID=$!; }
 start_lvscare
-wait_until 30 rs_in $VS 192.168.0.3:6443 || die "lvscare did not set up the service"
+wait_until 30 rs_in $VS 192.168.0.3:6443 || { cat /seal/results/lvscare.log; die "lvscare did not set up the service"; }
 healthy() { rs_in $VS 192.168.0.2:6443 && rs_in $VS 192.168.0.3:6443 && ip -o addr show lvscare 2>/dev/null | grep -q "$VIP/32" \
   && ip route show table local | grep -q "local $VIP dev lvscare .*src $NODE_IP"; }
 wait_until 10 healthy || die "not fully set up"

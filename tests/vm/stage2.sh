@@ -3,8 +3,9 @@
 # then the run's script. Its output goes to /seal/output.log and its exit status to /seal/exit-code.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 . /seal/vm.conf
+# /tmp stays the overlay (writable, and the host's /tmp shows through: a checkout or build
+# under /tmp must be visible in the VM); /run starts empty as on a booted machine.
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
 mkdir -p /dev/pts /run/netns /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
 # The kernel's own modules live in the host's cache; make them visible where modprobe looks, so
 # on-demand loading (ip_vs schedulers, nft expressions) works as on a real node.
