@@ -36,9 +36,10 @@ case "${1:-}" in
     ;;
   test)
     deps
+    # kubeadm-patch first: it builds the patched kubeadm that a real-kernel test then uses.
+    ./kubeadm-patch/test.sh
     cargo build --workspace --all-targets
     cargo test --workspace
-    ./kubeadm-patch/test.sh
     ;;
   *)
     sed -n '2,5p' "$0" >&2

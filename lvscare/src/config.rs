@@ -60,6 +60,8 @@ pub mod defaults {
     pub const HEALTH_PATH: &str = "/healthz";
     /// Name of the dummy interface holding the VIP (same as the older lvscare).
     pub const IFACE: &str = "lvscare";
+    /// Image of the static pod when `--image` is not given: this version of lvscare.
+    pub const IMAGE: &str = concat!("lvscare:v", env!("CARGO_PKG_VERSION"));
 }
 
 /// Schedulers the Linux kernel ships (ip_vs_<name> modules).
@@ -230,8 +232,9 @@ pub struct ManifestArgs {
     #[command(flatten)]
     pub balancer: BalancerArgs,
 
-    /// Container image that holds the lvscare binary.
-    #[arg(long)]
+    /// Container image that holds the lvscare binary at /usr/bin/lvscare (load it into each
+    /// node's container runtime, e.g. from the offline package's images).
+    #[arg(long, default_value = defaults::IMAGE)]
     pub image: String,
 }
 
@@ -1436,7 +1439,15 @@ mod tests {
             panic!("not manifest")
         };
         assert_eq!(m.validate(), Err(ConfigError::EmptyImage));
-        assert!(parse(&["manifest", "--vs", "10.103.97.2:6443", "--rs", "10.0.0.1:1"]).is_err());
+        // Without --image, this version's image.
+        let cli = parse(&["manifest", "--vs", "10.103.97.2:6443", "--rs", "10.0.0.1:1"]).unwrap();
+        let Command::Manifest(m) = cli.command else {
+            panic!("not manifest")
+        };
+        assert_eq!(
+            m.validate().map(|c| c.image),
+            Ok(defaults::IMAGE.to_string())
+        );
     }
 
     #[test]

@@ -123,6 +123,18 @@ mod tests {
     }
 
     #[test]
+    fn image_defaults_to_this_version() {
+        let m = manifest(&[]);
+        assert!(
+            m.contains(&format!(
+                "image: \"lvscare:v{}\"",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{m}"
+        );
+    }
+
+    #[test]
     fn quotes_what_yaml_would_misread() {
         assert_eq!(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
         assert_eq!(quote("x\ny"), "\"x\\u000ay\"");
