@@ -304,10 +304,15 @@ pub fn lvscare_setup(i: &Inputs, masters: &[IpAddr]) -> Vec<Action> {
     }
 }
 
-/// Nodes in parallel: hosts → VIP, lvscare rules before kubelet exists, join, lvscare manifest.
-pub fn join_nodes(i: &Inputs, nodes: &[IpAddr]) -> Stage {
+/// `lvscare care --run-once` with every master in.
+fn lvscare_once(i: &Inputs) -> Action {
     let mut once = vec!["care".to_string(), "--run-once".to_string()];
     once.extend(lvscare_balancer_args(i.vip, &i.masters));
+    run(format!("{} {}", paths::LVSCARE, join_words(&once)), SHORT)
+}
+
+/// Nodes in parallel: hosts → VIP, lvscare rules before kubelet exists, join, lvscare manifest.
+pub fn join_nodes(i: &Inputs, nodes: &[IpAddr]) -> Stage {
     let steps = nodes
         .iter()
         .map(|&n| {
@@ -320,7 +325,7 @@ pub fn join_nodes(i: &Inputs, nodes: &[IpAddr]) -> Stage {
                     remote: paths::LVSCARE.into(),
                     mode: 0o755,
                 },
-                run(format!("{} {}", paths::LVSCARE, join_words(&once)), SHORT),
+                lvscare_once(i),
                 Action::WriteFile {
                     remote: paths::KUBEADM_CONFIG.into(),
                     data: i.join_node_config.clone(),

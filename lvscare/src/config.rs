@@ -641,21 +641,7 @@ fn parse_endpoint(flag: &'static str, value: &str) -> Result<SocketAddr, ConfigE
 
 /// Checks a Linux interface name the way the kernel's dev_valid_name() does.
 fn validate_iface(name: &str) -> Result<(), ConfigError> {
-    let problem = if name.is_empty() {
-        Some("empty")
-    } else if name.len() > MAX_IFACE_LEN {
-        Some("longer than 15 bytes")
-    } else if name == "." || name == ".." {
-        Some("reserved name")
-    } else if name
-        .chars()
-        .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
-    {
-        Some("contains '/', ':' or whitespace")
-    } else {
-        None
-    };
-    match problem {
+    match crate::link::ifname_problem(name) {
         Some(problem) => Err(ConfigError::BadInterface {
             name: name.to_string(),
             problem,

@@ -300,9 +300,9 @@ fn host_prefix(ip: IpAddr) -> u8 {
     }
 }
 
-/// Rejects names Linux would reject (dev_valid_name), before any request is sent.
-pub fn validate_ifname(name: &str) -> Result<(), LinkError> {
-    let reason = if name.is_empty() {
+/// What is wrong with an interface name by the kernel's dev_valid_name(), if anything.
+pub fn ifname_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
         Some("empty")
     } else if name.len() > MAX_IFNAME_LEN {
         Some("longer than 15 bytes")
@@ -315,8 +315,12 @@ pub fn validate_ifname(name: &str) -> Result<(), LinkError> {
         Some("contains '/', ':', a control character or whitespace")
     } else {
         None
-    };
-    match reason {
+    }
+}
+
+/// Rejects names Linux would reject (dev_valid_name), before any request is sent.
+pub fn validate_ifname(name: &str) -> Result<(), LinkError> {
+    match ifname_problem(name) {
         Some(reason) => Err(LinkError::InvalidName {
             name: name.to_string(),
             reason,
