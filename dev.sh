@@ -36,10 +36,17 @@ case "${1:-}" in
     ;;
   test)
     deps
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
     # kubeadm-patch first: it builds the patched kubeadm that a real-kernel test then uses.
-    ./kubeadm-patch/test.sh
+    rc=0
+    ./kubeadm-patch/test.sh | tee "$log" || rc=1
     cargo build --workspace --all-targets
-    cargo test --workspace
+    cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log" || rc=1
+    # One closing line for the whole run (cargo's own last line is the doc-tests' summary).
+    awk '/^test result:/ { p += $4; f += $6 } /^[0-9]+ passed, [0-9]+ failed$/ { p += $1; f += $3 }
+         END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+    exit "$rc"
     ;;
   *)
     sed -n '2,5p' "$0" >&2
