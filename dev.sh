@@ -8,9 +8,10 @@ cd "$(dirname "$0")"
 
 # Host packages: the QEMU test bed (kernel from Debian, busybox initramfs, 9p root), the programs
 # used as independent witnesses inside VMs (ipvsadm, curl, openssl, ssh, nft), the apiserver test
-# double (python3), and what kubeadm-patch needs to build kubeadm from Debian's source.
+# double (python3), sudo for the installer's SSH tests, and what kubeadm-patch needs to build
+# kubeadm from Debian's source.
 PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils iproute2 ipvsadm openssh-server
-  openssh-client curl openssl python3 nftables procps golang-go rsync patch make dpkg-dev"
+  openssh-client sudo curl openssl python3 nftables procps golang-go rsync patch make dpkg-dev"
 
 deps() {
   if [ "$(id -u)" != 0 ]; then

@@ -6,7 +6,11 @@
 //!   hard error that names the file and line.
 //! - Commands always run as root, through `sudo -S` for other users; passwords go over the
 //!   encrypted channel only (never on a command line, never to disk, never to logs).
-//! - Every command has a deadline; only connection set-up is retried.
+//! - Every command has a deadline. When it passes, the channel is closed and the command is
+//!   stopped on the host too (it runs under coreutils `timeout` there). Only connection set-up
+//!   is retried; a command that ran and failed is not.
+//! - Uploads skip files whose remote sha256 matches, and every write goes to a temp file that is
+//!   checked against the sha256 and renamed into place.
 //! - Output is capped at [`OUTPUT_CAP`] bytes per stream (head of stdout, tail of stderr).
 
 mod known_hosts;
@@ -17,7 +21,7 @@ mod session;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use known_hosts::{host_pattern, Trust};
+pub use known_hosts::host_pattern;
 pub use remote::{quote, OUTPUT_CAP};
 pub use secret::Secret;
 pub use session::Session;

@@ -147,6 +147,8 @@ impl Session {
     /// a changed host key or rejected credentials are not.
     pub async fn connect(host: &str, cfg: &SshConfig) -> Result<Session, SshError> {
         let shown = display_host(host, cfg.port);
+        // A bad key file or an absent agent is reported before touching the network.
+        let mut credentials = Credentials::load(&cfg.auth).await?;
         let known = known_hosts::read(&cfg.known_hosts)
             .map_err(|e| known_hosts_error(&cfg.known_hosts, e))?;
         let config = Arc::new(client_config(&known_hosts::known_key_types(
@@ -172,8 +174,11 @@ impl Session {
                 Err(Attempt::Fatal(e)) => return Err(e),
             }
         };
-        match tokio::time::timeout(cfg.connect_timeout, authenticate(&mut handle, &shown, cfg))
-            .await
+        match tokio::time::timeout(
+            cfg.connect_timeout,
+            authenticate(&mut handle, &shown, cfg, &mut credentials),
+        )
+        .await
         {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
@@ -374,7 +379,9 @@ impl Session {
         let line = remote::wrap(cmd, markers.as_ref(), host_limit);
         tracing::debug!(host = %inner.host, cmd = %remote::short(cmd), "run");
         let (mut rd, wr) = channel.split();
+        let as_root = inner.sudo.is_none();
         if let Err(e) = wr.exec(true, line).await {
+            stop(&wr, as_root).await;
             return Err(lost(format!("cannot start the command: {e}")));
         }
 
@@ -404,7 +411,7 @@ impl Session {
                         Deadline::Idle(d) => activity.idle() >= d,
                     };
                     if expired {
-                        stop(&wr).await;
+                        stop(&wr, as_root).await;
                         return Err(timed_out());
                     }
                 }
@@ -422,25 +429,31 @@ impl Session {
                 remote::short(cmd)
             ))),
             Err(ReadError::Sudo(reason)) => {
-                stop(&wr).await;
+                stop(&wr, as_root).await;
                 Err(SshError::Sudo {
                     host: inner.host.clone(),
                     user: inner.user.clone(),
                     reason,
                 })
             }
-            Err(ReadError::Refused) => Err(lost(format!(
-                "the server refused to run `{}`",
-                remote::short(cmd)
-            ))),
+            Err(ReadError::Refused) => {
+                stop(&wr, as_root).await;
+                Err(lost(format!(
+                    "the server refused to run `{}`",
+                    remote::short(cmd)
+                )))
+            }
         }
     }
 }
 
-/// Asks the server to stop the command, then closes the channel (best effort: the session may
-/// already be gone).
-async fn stop(wr: &ChannelWriteHalf<client::Msg>) {
-    let _ = wr.signal(Sig::TERM).await;
+/// Closes the channel, first asking the server to signal the command (best effort: the session
+/// may already be gone). OpenSSH refuses signals for root logins (and logs an error), so those
+/// rely on the host-side `timeout` of `remote::wrap` alone.
+async fn stop(wr: &ChannelWriteHalf<client::Msg>, as_root: bool) {
+    if !as_root {
+        let _ = wr.signal(Sig::TERM).await;
+    }
     let _ = wr.eof().await;
     let _ = wr.close().await;
 }
@@ -762,10 +775,51 @@ async fn connect_once(
     }
 }
 
+/// What `Auth` needs at hand, loaded before connecting.
+enum Credentials {
+    Password(Secret),
+    Key(Arc<russh::keys::PrivateKey>),
+    Agent(AgentClient<tokio::net::UnixStream>),
+}
+
+impl Credentials {
+    async fn load(auth: &Auth) -> Result<Credentials, SshError> {
+        match auth {
+            Auth::Password(password) => Ok(Credentials::Password(password.clone())),
+            Auth::Key { path, passphrase } => {
+                let path_ = path.clone();
+                let phrase = passphrase.clone();
+                // Decrypting a key runs bcrypt rounds: keep it off the async workers.
+                let loaded = tokio::task::spawn_blocking(move || {
+                    russh::keys::load_secret_key(&path_, phrase.as_ref().map(|p| p.expose()))
+                })
+                .await
+                .map_err(|e| SshError::Key {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                })?;
+                let key = loaded.map_err(|e| key_error(path, passphrase.is_some(), e))?;
+                Ok(Credentials::Key(Arc::new(key)))
+            }
+            Auth::Agent { socket } => {
+                let agent = match socket {
+                    Some(path) => AgentClient::connect_uds(path).await,
+                    None => AgentClient::connect_env().await,
+                }
+                .map_err(|e| SshError::Agent {
+                    detail: format!("cannot connect: {e}"),
+                })?;
+                Ok(Credentials::Agent(agent))
+            }
+        }
+    }
+}
+
 async fn authenticate(
     handle: &mut client::Handle<Client>,
     shown: &str,
     cfg: &SshConfig,
+    credentials: &mut Credentials,
 ) -> Result<(), SshError> {
     let user = cfg.user.as_str();
     let rejected = || SshError::Auth {
@@ -777,8 +831,8 @@ async fn authenticate(
         host: shown.to_string(),
         detail: format!("during authentication: {e}"),
     };
-    match &cfg.auth {
-        Auth::Password(password) => {
+    match credentials {
+        Credentials::Password(password) => {
             let result = handle
                 .authenticate_password(user, password.expose())
                 .await
@@ -800,9 +854,7 @@ async fn authenticate(
                 AuthResult::Failure { .. } => Err(rejected()),
             }
         }
-        Auth::Key { path, passphrase } => {
-            let key = russh::keys::load_secret_key(path, passphrase.as_ref().map(|p| p.expose()))
-                .map_err(|e| key_error(path, passphrase.is_some(), e))?;
+        Credentials::Key(key) => {
             let hash = if key.algorithm().is_rsa() {
                 handle
                     .best_supported_rsa_hash()
@@ -813,18 +865,13 @@ async fn authenticate(
                 None
             };
             let result = handle
-                .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+                .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), hash))
                 .await
                 .map_err(broken)?;
             result.success().then_some(()).ok_or_else(rejected)
         }
-        Auth::Agent { socket } => {
+        Credentials::Agent(agent) => {
             let agent_error = |detail: String| SshError::Agent { detail };
-            let mut agent = match socket {
-                Some(path) => AgentClient::connect_uds(path).await,
-                None => AgentClient::connect_env().await,
-            }
-            .map_err(|e| agent_error(format!("cannot connect: {e}")))?;
             if let Some(binding) = handle.agent_session_binding() {
                 // Lets agents use destination-constrained keys; older agents refuse, harmlessly.
                 let _ = agent.bind_session(binding, false).await;
@@ -850,7 +897,7 @@ async fn authenticate(
                     None
                 };
                 match handle
-                    .authenticate_publickey_with(user, key, hash, &mut agent)
+                    .authenticate_publickey_with(user, key, hash, agent)
                     .await
                 {
                     Ok(AuthResult::Success) => return Ok(()),
