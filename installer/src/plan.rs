@@ -130,6 +130,22 @@ fn run(cmd: impl Into<String>, timeout: Duration) -> Action {
     }
 }
 
+/// The hosts block pointing the apiserver name at `ip`.
+fn hosts_to(ip: IpAddr, i: &Inputs) -> Action {
+    Action::Hosts {
+        entries: vec![(ip, i.apiserver_name.clone())],
+    }
+}
+
+/// Writes the kubeadm configuration (it holds the token and certificate key: root-only).
+fn kubeadm_config(data: &str) -> Action {
+    Action::WriteFile {
+        remote: paths::KUBEADM_CONFIG.into(),
+        data: data.to_string(),
+        mode: 0o600,
+    }
+}
+
 /// Quotes a word for a POSIX shell.
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
@@ -210,14 +226,8 @@ pub fn init_master0(i: &Inputs) -> Stage {
             name: "kubeadm init".into(),
             done_if: Some("test -f /etc/kubernetes/admin.conf".into()),
             actions: vec![
-                Action::Hosts {
-                    entries: vec![(m0, i.apiserver_name.clone())],
-                },
-                Action::WriteFile {
-                    remote: paths::KUBEADM_CONFIG.into(),
-                    data: i.init_config.clone(),
-                    mode: 0o600,
-                },
+                hosts_to(m0, i),
+                kubeadm_config(&i.init_config),
                 run(
                     format!(
                         "kubeadm init --config {} --upload-certs",
@@ -240,21 +250,13 @@ pub fn join_masters(i: &Inputs, masters: &[IpAddr]) -> Stage {
             name: "kubeadm join --control-plane".into(),
             done_if: Some("test -f /etc/kubernetes/admin.conf".into()),
             actions: vec![
-                Action::Hosts {
-                    entries: vec![(m0, i.apiserver_name.clone())],
-                },
-                Action::WriteFile {
-                    remote: paths::KUBEADM_CONFIG.into(),
-                    data: i.join_master_config.clone(),
-                    mode: 0o600,
-                },
+                hosts_to(m0, i),
+                kubeadm_config(&i.join_master_config),
                 run(
                     format!("kubeadm join --config {}", paths::KUBEADM_CONFIG),
                     LONG,
                 ),
-                Action::Hosts {
-                    entries: vec![(m, i.apiserver_name.clone())],
-                },
+                hosts_to(m, i),
             ],
         })
         .collect();
@@ -317,20 +319,14 @@ pub fn join_nodes(i: &Inputs, nodes: &[IpAddr]) -> Stage {
         .iter()
         .map(|&n| {
             let mut actions = vec![
-                Action::Hosts {
-                    entries: vec![(i.vip, i.apiserver_name.clone())],
-                },
+                hosts_to(i.vip, i),
                 Action::Upload {
                     local: i.lvscare.clone(),
                     remote: paths::LVSCARE.into(),
                     mode: 0o755,
                 },
                 lvscare_once(i),
-                Action::WriteFile {
-                    remote: paths::KUBEADM_CONFIG.into(),
-                    data: i.join_node_config.clone(),
-                    mode: 0o600,
-                },
+                kubeadm_config(&i.join_node_config),
                 run(
                     format!("kubeadm join --config {}", paths::KUBEADM_CONFIG),
                     LONG,
