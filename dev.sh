@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 # double (python3), sudo for the installer's SSH tests, and what kubeadm-patch needs to build
 # kubeadm from Debian's source.
 PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils iproute2 ipvsadm openssh-server
-  openssh-client sudo curl openssl python3 nftables procps golang-go rsync patch make dpkg-dev"
+  openssh-client sudo curl openssl python3 nftables procps golang-go rsync patch make dpkg-dev binutils util-linux"
 
 deps() {
   if [ "$(id -u)" != 0 ]; then

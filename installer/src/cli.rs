@@ -91,6 +91,9 @@ pub struct CommonArgs {
     /// The cluster file (default: ~/.seal/cluster.yaml).
     #[arg(long = "cluster-file", value_name = "PATH")]
     pub cluster_file: Option<PathBuf>,
+    /// Seconds allowed for each of TCP connect, SSH handshake and login per host.
+    #[arg(long = "connect-timeout", default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
 }
 
 /// `seal-install init`.
@@ -137,6 +140,9 @@ pub struct InitArgs {
     /// Image of the lvscare static pod.
     #[arg(long = "lvscare-image", default_value = DEFAULT_LVSCARE_IMAGE)]
     pub lvscare_image: String,
+    /// The lvscare binary uploaded to nodes (default: next to seal-install, else on $PATH).
+    #[arg(long = "lvscare-bin", value_name = "PATH")]
+    pub lvscare_bin: Option<PathBuf>,
     /// Pod network.
     #[arg(long = "pod-cidr", default_value = DEFAULT_POD_CIDR)]
     pub pod_cidr: String,
@@ -172,6 +178,9 @@ pub struct JoinArgs {
     /// SSH login.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// The lvscare binary uploaded to new nodes (default: next to seal-install, else on $PATH).
+    #[arg(long = "lvscare-bin", value_name = "PATH")]
+    pub lvscare_bin: Option<PathBuf>,
     /// Shared options.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -396,6 +405,9 @@ pub enum UsageError {
     /// `--parallel` is 0.
     #[error("--parallel 0: give at least 1")]
     BadParallel,
+    /// `--connect-timeout` is 0.
+    #[error("--connect-timeout 0: give the seconds to allow, e.g. 10")]
+    BadConnectTimeout,
     /// `--lvscare-mode` is unknown.
     #[error("--lvscare-mode {value}: use static-pod or systemd")]
     BadLvscareMode {
@@ -482,6 +494,8 @@ pub struct RunSettings {
     pub parallel: usize,
     /// The cluster file.
     pub cluster_file: PathBuf,
+    /// Limit for each of TCP connect, SSH handshake and login.
+    pub connect_timeout: std::time::Duration,
 }
 
 /// A checked `init`.
@@ -784,6 +798,9 @@ fn run_settings(
     if common.parallel == 0 {
         return Err(UsageError::BadParallel);
     }
+    if common.connect_timeout == 0 {
+        return Err(UsageError::BadConnectTimeout);
+    }
     let cluster_file = cluster_file_path(common, env)?;
     let known_hosts = match &auth.known_hosts {
         Some(p) => p.clone(),
@@ -803,6 +820,7 @@ fn run_settings(
         dry_run: common.dry_run,
         parallel: common.parallel,
         cluster_file,
+        connect_timeout: std::time::Duration::from_secs(common.connect_timeout),
     })
 }
 

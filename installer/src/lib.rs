@@ -1,8 +1,12 @@
 //! seal-install: builds an HA Kubernetes cluster over SSH from an offline package.
+pub mod app;
 pub mod cli;
 pub mod cluster;
+pub mod exec;
 pub mod hosts;
 pub mod kubeadm;
+pub mod package;
 pub mod plan;
+pub mod preflight;
 pub mod ssh;
 pub mod template;

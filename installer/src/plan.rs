@@ -2,6 +2,7 @@
 //! actions with an optional "already done" check. Building the plan is pure (so `--dry-run`
 //! prints exactly what would run, and tests need no host); the executor carries it out.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -113,8 +114,8 @@ pub struct Inputs {
     pub lvscare_image: String,
     /// kubeadm configuration for `kubeadm init` on master0.
     pub init_config: String,
-    /// kubeadm configuration for joining masters.
-    pub join_master_config: String,
+    /// kubeadm configuration for each joining master (it names the master's own address).
+    pub join_master_configs: BTreeMap<IpAddr, String>,
     /// kubeadm configuration for joining nodes.
     pub join_node_config: String,
 }
@@ -251,7 +252,8 @@ pub fn join_masters(i: &Inputs, masters: &[IpAddr]) -> Stage {
             done_if: Some("test -f /etc/kubernetes/admin.conf".into()),
             actions: vec![
                 hosts_to(m0, i),
-                kubeadm_config(&i.join_master_config),
+                // Always present: the caller renders one per master it joins.
+                kubeadm_config(i.join_master_configs.get(&m).map_or("", String::as_str)),
                 run(
                     format!("kubeadm join --config {}", paths::KUBEADM_CONFIG),
                     LONG,
@@ -416,16 +418,19 @@ pub fn clean(hosts: &[IpAddr], nodes: &[IpAddr], vip: IpAddr) -> Stage {
                     SHORT,
                 ));
             }
+            // The package's own clean.sh (when it has one) undoes what its init.sh did.
             actions.push(run(
                 format!(
-                    "rm -rf /root/kube {} {} /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl \
-                     /etc/systemd/system/kubelet.service /etc/sysctl.d/k8s.conf /usr/local/lib/seal-doubles",
+                    "if [ -f /root/kube/shell/clean.sh ]; then bash /root/kube/shell/clean.sh; fi; \
+                     rm -rf /root/kube {} {} /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl \
+                     /etc/systemd/system/kubelet.service /etc/sysctl.d/k8s.conf",
                     paths::PACKAGE,
                     paths::KUBEADM_CONFIG
                 ),
                 SHORT,
             ));
             actions.push(Action::Hosts { entries: Vec::new() });
+            actions.push(run(clean_check(nodes.contains(&h), vip), SHORT));
             Step { host: h, name: "clean".into(), done_if: None, actions }
         })
         .collect();
@@ -434,6 +439,66 @@ pub fn clean(hosts: &[IpAddr], nodes: &[IpAddr], vip: IpAddr) -> Stage {
         parallel: true,
         steps,
     }
+}
+
+/// Files the installer leaves on a host (besides the hosts block).
+pub const INSTALLED_FILES: [&str; 11] = [
+    "/root/kube",
+    paths::PACKAGE,
+    paths::KUBEADM_CONFIG,
+    "/usr/bin/kubeadm",
+    "/usr/bin/kubelet",
+    "/usr/bin/kubectl",
+    "/etc/systemd/system/kubelet.service",
+    paths::LVSCARE,
+    paths::LVSCARE_MANIFEST,
+    paths::LVSCARE_UNIT,
+    paths::LVSCARE_DEFAULTS,
+];
+
+/// The IPVS service key of `vip:6443` as /proc/net/ip_vs prints it (`TCP  0A679702:192B`).
+pub fn proc_ip_vs_key(vip: IpAddr) -> String {
+    match vip {
+        IpAddr::V4(v4) => format!("TCP  {:08X}:{:04X}", u32::from(v4), 6443),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!(
+                "TCP  [{:x}:{:x}:{:x}:{:x}:{:x}:{:x}:{:x}:{:x}]:{:04X}",
+                s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], 6443
+            )
+        }
+    }
+}
+
+/// A command that lists what clean could not remove and fails if anything is left.
+fn clean_check(node: bool, vip: IpAddr) -> String {
+    leftovers_check(&INSTALLED_FILES, node, vip)
+}
+
+fn leftovers_check(files: &[&str], node: bool, vip: IpAddr) -> String {
+    let mut checks = vec![format!(
+        "for f in {}; do [ ! -e \"$f\" ] || echo \"left behind: $f\"; done",
+        files.join(" ")
+    )];
+    checks.push(format!(
+        "! grep -q '^{}' /etc/hosts 2>/dev/null || echo 'left behind: the /etc/hosts block'",
+        crate::hosts::BEGIN
+    ));
+    if node {
+        checks.push(format!(
+            "! grep -qF {} /proc/net/ip_vs 2>/dev/null || echo 'left behind: the IPVS service {}'",
+            sh_quote(&proc_ip_vs_key(vip)),
+            endpoint(vip, 6443)
+        ));
+        checks.push(
+            "! ip link show lvscare >/dev/null 2>&1 || echo 'left behind: the lvscare dummy interface'"
+                .into(),
+        );
+    }
+    format!(
+        "left=$({{ {}; }}); if [ -n \"$left\" ]; then echo \"$left\" >&2; exit 1; fi",
+        checks.join("; ")
+    )
 }
 
 #[cfg(test)]
@@ -455,7 +520,10 @@ mod tests {
             lvscare_mode: LvscareMode::StaticPod,
             lvscare_image: "lvscare:v1".into(),
             init_config: "init".into(),
-            join_master_config: "join-master".into(),
+            join_master_configs: [ip("192.168.0.3"), ip("192.168.0.4")]
+                .into_iter()
+                .map(|m| (m, format!("join-master {m}")))
+                .collect(),
             join_node_config: "join-node".into(),
         }
     }
@@ -578,13 +646,56 @@ mod tests {
             .iter()
             .any(|c| c.contains("care --clean --vs 10.103.97.2:6443")));
         for s in &stage.steps {
+            let n = s.actions.len();
             assert_eq!(
-                s.actions.last(),
-                Some(&Action::Hosts {
+                s.actions[n - 2],
+                Action::Hosts {
                     entries: Vec::new()
-                })
+                }
             );
         }
+        // The last action lists leftovers; on a node it also looks for the IPVS service and link.
+        assert!(master
+            .last()
+            .is_some_and(|c| c.contains("left behind") && !c.contains("ip_vs")));
+        assert!(node
+            .last()
+            .is_some_and(|c| c.contains("0A676102:192B") && c.contains("lvscare dummy")));
+    }
+
+    #[test]
+    fn ipvs_keys_match_proc_net_ip_vs() {
+        assert_eq!(proc_ip_vs_key(ip("10.103.97.2")), "TCP  0A676102:192B");
+        assert_eq!(
+            proc_ip_vs_key(ip("fd00::2")),
+            "TCP  [fd00:0:0:0:0:0:0:2]:192B"
+        );
+    }
+
+    #[test]
+    fn the_leftover_check_is_valid_shell_and_passes_on_a_clean_machine() {
+        // This machine has no IPVS service for the VIP and no lvscare link.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(leftovers_check(
+                &["/nonexistent/seal-a"],
+                true,
+                ip("10.103.97.2"),
+            ))
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{out:?}");
+        let bad = leftovers_check(&["/nonexistent/seal-a", "/"], false, ip("10.103.97.2"));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&bad)
+            .output()
+            .expect("sh");
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("left behind: /"),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! LAN inside a network namespace. See `tests/README.md` for how to use it by hand.
 
 pub mod error;
+pub mod install_bed;
 pub mod kernel;
 pub mod lan;
 pub mod vm;

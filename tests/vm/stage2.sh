@@ -22,7 +22,18 @@ if [ -n "$SEAL_IP" ]; then
 fi
 mkdir -p /seal/results
 if [ "$SEAL_SSHD" = 1 ]; then
+  # A LAN host keeps its clock in step, as NTP would: under emulation the guest clock falls
+  # behind by seconds a minute. The RTC follows the host's clock. (Only here: single-VM tests
+  # time events with the guest clock and must not see it jump.)
+  # sysfs reads the RTC at once (hwclock waits for a tick edge, which times out under load).
+  ( while [ -r /sys/class/rtc/rtc0/since_epoch ]; do
+      date -s "@$(cat /sys/class/rtc/rtc0/since_epoch)" >/dev/null 2>&1; sleep 5
+    done ) &
   mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh
+  # sshd runs every command through root's shell, and bash then reads ~/.bashrc: the host's,
+  # whose tool set-up (pyenv and the like) takes seconds a command under emulation. A LAN host
+  # starts with its own, empty, start-up files (only in this VM's overlay).
+  for f in .bashrc .profile .bash_profile .bash_login; do [ -e "/root/$f" ] && : > "/root/$f"; done
   # A fresh host key per VM; ed25519 only, since RSA key generation takes seconds under emulation.
   rm -f /etc/ssh/ssh_host_*
   ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key

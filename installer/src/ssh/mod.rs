@@ -24,6 +24,7 @@ use std::time::Duration;
 pub use known_hosts::host_pattern;
 pub use remote::{quote, OUTPUT_CAP};
 pub use secret::Secret;
+pub(crate) use session::sha256_file;
 pub use session::Session;
 
 /// How to log in.

@@ -1033,7 +1033,8 @@ fn check_remote(remote: &str, mode: u32) -> Result<(), SshError> {
     Ok(())
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
+/// SHA-256 of a local file, lower-case hex.
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -1,0 +1,241 @@
+//! A LAN of VMs with real sshd for `seal-install` tests, driven from the LAN's host side with a
+//! private HOME (the operator's machine); the system ssh client is the independent witness.
+
+use crate::{kernel_or_skip, project_binary, Lan, SshdConfig, Vm, VmSpec};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// root's password on the VMs (no single quote: the test bed hands it over inside single quotes).
+pub const PASSWORD: &str = "s3cret $pecial \"chars\"";
+/// The VIP every test cluster uses (the installer's default).
+pub const VIP: &str = "10.103.97.2";
+const HOST_SCRIPT: &str = "source /seal/lib.sh\nready up\nwait_for_stop\n";
+
+/// One VM on the LAN.
+pub struct Host {
+    /// Its hostname.
+    pub name: String,
+    /// Its address.
+    pub ip: String,
+    /// The VM (None once stopped by the test).
+    pub vm: Option<Vm>,
+}
+
+/// The LAN, its VMs, and the operator's machine (the LAN's host side, a private HOME).
+pub struct Bed {
+    /// The VMs, in the order given.
+    pub hosts: Vec<Host>,
+    /// Scratch directory (HOME is `dir/home`).
+    pub dir: PathBuf,
+    /// The private key authorised for root on every VM.
+    pub key: PathBuf,
+    /// The test offline package (TEST DOUBLES inside).
+    pub package: PathBuf,
+    /// known_hosts of the witness ssh client (exactly the VMs' keys).
+    pub witness_known_hosts: PathBuf,
+    /// The LAN.
+    pub lan: Lan,
+}
+
+/// A throw-away ed25519 key pair: (private key path, public key line).
+pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "seal-test", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+    let public = fs::read_to_string(key.with_extension("pub")).expect("public key");
+    (key, public)
+}
+
+impl Bed {
+    /// Boots `names` (10.77.0.11 onwards) with sshd taking `PASSWORD` and the test key.
+    pub fn start(test: &str, names: &[&str]) -> Option<Bed> {
+        let kernel = kernel_or_skip(test)?;
+        let dir = std::env::temp_dir().join(format!("seal-install-{test}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("home")).expect("tmp dir");
+        let (key, public) = keypair(&dir, "id_ed25519");
+        let package = dir.join("kube1.20.2.tar.gz");
+        let made = Command::new("bash")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("package/make-package.sh"))
+            .arg(&package)
+            .status()
+            .expect("make-package.sh");
+        assert!(made.success());
+        let mut lan = Lan::create().expect("LAN");
+        let mut hosts = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let mut spec = VmSpec::new(name, HOST_SCRIPT, Duration::from_secs(1800));
+            spec.cpus = 1;
+            spec.memory_mb = 768;
+            spec.net = Some(lan.attach().expect("tap"));
+            spec.sshd = Some(SshdConfig {
+                authorized_keys: Some(public.clone()),
+                root_password: Some(PASSWORD.into()),
+            });
+            let vm = Vm::start(&kernel, &spec).expect("start VM");
+            hosts.push(Host {
+                name: name.to_string(),
+                ip: format!("10.77.0.{}", 11 + i),
+                vm: Some(vm),
+            });
+        }
+        let mut known = String::new();
+        for h in &mut hosts {
+            let vm = h.vm.as_mut().expect("vm");
+            vm.wait_for_result("up", Duration::from_secs(300))
+                .expect("VM up");
+            let host_key =
+                fs::read_to_string(vm.results().join("host_ed25519_key.pub")).expect("host key");
+            known.push_str(&format!("{} {}\n", h.ip, host_key.trim()));
+        }
+        let witness_known_hosts = dir.join("witness_known_hosts");
+        fs::write(&witness_known_hosts, known).expect("known_hosts");
+        Some(Bed {
+            hosts,
+            dir,
+            key,
+            package,
+            witness_known_hosts,
+            lan,
+        })
+    }
+
+    pub fn ip(&self, name: &str) -> String {
+        self.hosts
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| h.ip.clone())
+            .expect("host name")
+    }
+
+    /// Runs `cmd` on host `name` with the system ssh client (the independent witness).
+    pub fn on(&self, name: &str, cmd: &str) -> Output {
+        self.lan
+            .command("ssh")
+            .arg("-i")
+            .arg(&self.key)
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                self.witness_known_hosts.display()
+            ))
+            // One connection per host for all witness commands: handshakes cost seconds here.
+            .arg("-o")
+            .arg(format!("ControlPath={}/cm-%h", self.dir.display()))
+            .args([
+                "-o",
+                "ControlMaster=auto",
+                "-o",
+                "ControlPersist=120",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=10",
+            ])
+            .arg(format!("root@{}", self.ip(name)))
+            .arg(cmd)
+            .output()
+            .expect("ssh")
+    }
+
+    /// stdout of a command that must succeed on `name`.
+    pub fn text(&self, name: &str, cmd: &str) -> String {
+        let out = self.on(name, cmd);
+        assert!(
+            out.status.success(),
+            "{name}: `{cmd}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `seal-install ARGS` on the operator's side of the LAN.
+    pub fn installer(&self, args: &[&str]) -> Command {
+        let mut c = self
+            .lan
+            .command(project_binary("seal-install").to_str().expect("utf-8 path"));
+        c.args(args)
+            .env("HOME", self.dir.join("home"))
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("SEAL_PASSWD");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> (Output, Duration) {
+        let started = Instant::now();
+        let out = self.installer(args).output().expect("seal-install");
+        let took = started.elapsed();
+        eprintln!(
+            "--- seal-install {} ({:.1}s, {})\n{}",
+            args.join(" "),
+            took.as_secs_f64(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out, took)
+    }
+
+    /// lvscare for the nodes: the debug build stripped of its ~80 MB of debug info, as a release is.
+    pub fn lvscare(&self) -> String {
+        let stripped = self.dir.join("lvscare");
+        if !stripped.exists() {
+            let status = Command::new("strip")
+                .arg("-o")
+                .arg(&stripped)
+                .arg(project_binary("lvscare"))
+                .status()
+                .expect("strip (binutils)");
+            assert!(status.success());
+        }
+        stripped.display().to_string()
+    }
+
+    /// The operator's cluster file.
+    pub fn cluster_file(&self) -> PathBuf {
+        self.dir.join("home/.seal/cluster.yaml")
+    }
+
+    /// Every host's /etc/hosts and kubeadm call log.
+    pub fn snapshot(&self, names: &[&str]) -> Vec<(String, String)> {
+        names
+            .iter()
+            .map(|n| {
+                (
+                    self.text(n, "cat /etc/hosts"),
+                    self.text(n, "cat /var/lib/seal-doubles/kubeadm.log 2>/dev/null; true"),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        for h in &mut self.hosts {
+            if let Some(vm) = h.vm.take() {
+                let _ = vm.stop();
+            }
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The hosts file a block for `ip` in front of `before` makes.
+pub fn with_block(before: &str, ip: &str) -> String {
+    format!(
+        "# BEGIN seal-install managed block\n{ip} apiserver.cluster.local\n# END seal-install managed block\n{before}"
+    )
+}
