@@ -366,13 +366,15 @@ async fn init(args: &InitArgs, env: &Environment) -> Result<(), AppError> {
         Some(c) if c.masters.first() == v.masters.first() && c.vip == v.vip => {
             (c.token.clone(), c.certificate_key.clone())
         }
-        Some(c) => return Err(AppError::Usage(format!(
+        Some(c) => {
+            return Err(AppError::Usage(format!(
             "cluster file {} describes another cluster (master0 {}, VIP {}); clean that one first \
                  (`seal-install clean --all`) or pass --cluster-file for the new one",
             v.run.cluster_file.display(),
             c.masters.first().map(|m| m.to_string()).unwrap_or_default(),
             c.vip
-        ))),
+        )))
+        }
         None => (
             BootstrapToken::generate().map_err(|e| AppError::Failed(e.to_string()))?,
             CertificateKey::generate().map_err(|e| AppError::Failed(e.to_string()))?,

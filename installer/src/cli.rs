@@ -30,7 +30,12 @@ const MAX_RANGE: u128 = 1024;
 
 /// `seal-install`: an HA Kubernetes cluster over SSH from an offline package.
 #[derive(Debug, Parser)]
-#[command(name = "seal-install", version, about)]
+#[command(
+    name = "seal-install",
+    version,
+    about,
+    after_help = "Exit status: 0 done, 1 the run failed (host, step, command and error are named), 2 bad input (nothing was changed)."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -33,13 +33,12 @@ pub fn kernel_or_skip(test: &str) -> Option<Kernel> {
 /// A binary built from this workspace (e.g. `lvscare`), next to the running test's own target
 /// folder; panics with the command to build it when it is missing.
 pub fn project_binary(name: &str) -> std::path::PathBuf {
-    // Test executables live in target/<profile>/deps; binaries in target/<profile>.
+    // Test executables live in target/<profile>/deps; binaries (testbed too) in target/<profile>.
     let exe = std::env::current_exe().unwrap_or_default();
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.to_path_buf())
-        .unwrap_or_default();
+    let mut dir = exe.parent().map(|d| d.to_path_buf()).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
     let path = dir.join(name);
     assert!(
         path.is_file(),

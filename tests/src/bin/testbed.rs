@@ -3,6 +3,7 @@
 //! testbed prepare                     download the kernel and build the initramfs (cached)
 //! testbed run SCRIPT [TIMEOUT_SECS]   boot a VM, run SCRIPT (bash, as root) in it, print its output
 //! testbed boot-times                  measure one VM's boot, and four booting together on a LAN
+//! testbed install-times               seal-install init of 3 masters + 1..4 nodes, timed (seven VMs)
 //! testbed demo                        the lvscare failover demo (lvscare built next to this binary)
 
 use seal_testbed::{Error, Kernel, Lan, SshdConfig, Vm, VmSpec};
@@ -14,7 +15,8 @@ const USAGE: &str = "usage:
   testbed run SCRIPT [TIMEOUT_SECS]   boot a VM, run SCRIPT with bash as root inside it, print its output
                                       and exit with its status (results are kept if SEAL_TESTBED_KEEP=1)
   testbed boot-times                  boot one VM, then four together on a LAN with sshd; print a table
-  testbed demo                        lvscare in front of three fake masters: spread, failover, recovery";
+  testbed demo                        lvscare in front of three fake masters: spread, failover, recovery
+  testbed install-times               seal-install init of 3 masters + 1..4 nodes on seven VMs; print a table";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -70,6 +72,10 @@ fn main() -> ExitCode {
         ["demo"] => match demo() {
             Ok(code) => code,
             Err(e) => fail(&e.to_string()),
+        },
+        ["install-times"] => match install_times() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
         },
         ["boot-times"] => match boot_times() {
             Ok(()) => ExitCode::SUCCESS,
@@ -183,4 +189,59 @@ fn follow(path: &std::path::Path) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Wall time of `seal-install init` (key auth) for 3 masters and 1, 2, 3, 4 nodes, each followed
+/// by `clean --all`, on seven VMs booted once. Uses seal-install and lvscare built beside this.
+fn install_times() -> Result<(), String> {
+    use seal_testbed::install_bed::{stderr, Bed};
+    let names = ["m1", "m2", "m3", "n1", "n2", "n3", "n4"];
+    let bed = Bed::start("install-times", &names).ok_or("the test bed is not available here")?;
+    let key = bed.key.display().to_string();
+    let (pkg, lvscare) = (bed.package.display().to_string(), bed.lvscare());
+    let mut rows = Vec::new();
+    for k in 1..=4 {
+        let mut args: Vec<String> = vec!["init".into()];
+        for h in &bed.hosts[..3 + k] {
+            let role = if h.name.starts_with('m') {
+                "--master"
+            } else {
+                "--node"
+            };
+            args.extend([role.to_string(), h.ip.clone()]);
+        }
+        for a in [
+            "--version",
+            "v1.20.2",
+            "--pkg-url",
+            &pkg,
+            "--lvscare-bin",
+            &lvscare,
+            "--pk",
+            &key,
+            "--connect-timeout",
+            "60",
+        ] {
+            args.push(a.to_string());
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (out, init) = bed.run(&argv);
+        if !out.status.success() {
+            return Err(format!("init with {k} node(s) failed:\n{}", stderr(&out)));
+        }
+        let (out, clean) = bed.run(&["clean", "--all", "--pk", &key, "--connect-timeout", "60"]);
+        if !out.status.success() {
+            return Err(format!("clean after {k} node(s) failed:\n{}", stderr(&out)));
+        }
+        rows.push((k, init, clean));
+    }
+    println!("| hosts | init | clean --all |\n|---|---|---|");
+    for (k, init, clean) in rows {
+        println!(
+            "| 3 masters + {k} node(s) | {:.1} s | {:.1} s |",
+            init.as_secs_f64(),
+            clean.as_secs_f64()
+        );
+    }
+    Ok(())
 }
