@@ -8,6 +8,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp -a "$here/kube" "$tmp/kube"
 cp "$here/../vm/fake-apiserver.py" "$tmp/kube/bin/fake-apiserver.py"
+# git keeps no empty folder: images/ is made here.
+mkdir -p "$tmp/kube/images"
 tar -C "$tmp" -cf "$tmp/kube/images/images.tar" --files-from /dev/null
 tar -C "$tmp" --owner=0 --group=0 --sort=name --mtime=@0 -czf "$out.tmp" kube
 mv "$out.tmp" "$out"
