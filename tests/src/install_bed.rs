@@ -198,6 +198,32 @@ impl Bed {
         stripped.display().to_string()
     }
 
+    /// `init` of these hosts (by name) with the test package and lvscare, then `extra`.
+    pub fn init_args(&self, masters: &[&str], nodes: &[&str], extra: &[&str]) -> Vec<String> {
+        let mut a = vec!["init".to_string()];
+        for (flag, names) in [("--master", masters), ("--node", nodes)] {
+            for n in names {
+                a.extend([flag.to_string(), self.ip(n)]);
+            }
+        }
+        let (pkg, lvscare) = (self.package.display().to_string(), self.lvscare());
+        // Logins under emulation with several VMs on two cores can take longer than the default.
+        for w in [
+            "--version",
+            "v1.20.2",
+            "--pkg-url",
+            &pkg,
+            "--lvscare-bin",
+            &lvscare,
+            "--connect-timeout",
+            "60",
+        ] {
+            a.push(w.to_string());
+        }
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    }
+
     /// The operator's cluster file.
     pub fn cluster_file(&self) -> PathBuf {
         self.dir.join("home/.seal/cluster.yaml")

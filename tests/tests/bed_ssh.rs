@@ -1,23 +1,10 @@
 //! Several test-bed VMs on one private LAN, each with its own sshd and host keys: one VM runs a
 //! command on another over SSH, and the host side of the LAN does too.
 
+use seal_testbed::install_bed::keypair;
 use seal_testbed::{kernel_or_skip, Lan, SshdConfig, Vm, VmSpec};
 use std::fs;
-use std::process::Command;
 use std::time::Duration;
-
-/// Generates a throw-away ed25519 key pair; returns (private key path, public key line).
-fn keypair(dir: &std::path::Path) -> (std::path::PathBuf, String) {
-    let key = dir.join("id_ed25519");
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "seal-test", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen");
-    assert!(status.success());
-    let public = fs::read_to_string(key.with_extension("pub")).expect("public key");
-    (key, public)
-}
 
 const SERVER: &str = "source /seal/lib.sh\nready up\nwait_for_stop\n";
 
@@ -37,7 +24,7 @@ fn one_vm_runs_a_command_on_another_over_ssh() {
     let tmp = std::env::temp_dir().join(format!("seal-bed-ssh-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).expect("tmp dir");
-    let (key, public) = keypair(&tmp);
+    let (key, public) = keypair(&tmp, "id_ed25519");
 
     let mut lan = Lan::create().expect("LAN");
     let mut server_spec = VmSpec::new("vm-a", SERVER, Duration::from_secs(180));

@@ -23,29 +23,7 @@ fn bad_inputs_are_refused_and_change_nothing() {
         assert!(!b.contains("present:"), "{b}");
     }
     let pkg = bed.package.display().to_string();
-    let lvscare = bed.lvscare();
-    let base = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "init",
-            "--master",
-            &a1,
-            "--node",
-            &a2,
-            "--version",
-            "v1.20.2",
-            "--pkg-url",
-            &pkg,
-            "--lvscare-bin",
-            &lvscare,
-            "--connect-timeout",
-            "60",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
-    };
+    let base = |extra: &[&str]| bed.init_args(&["a1"], &["a2"], extra);
     let zeros = "0".repeat(64);
     let bad_template = bed.dir.join("bad.tmpl");
     fs::write(

@@ -1,6 +1,6 @@
 //! `seal-install` against VMs with real sshd: init 3 masters + 1 node (killed mid-way, then
 //! resumed), an idempotent re-run with key auth, join of a master and a node, failover through
-//! the node's lvscare with a master VM stopped, clean; and bad inputs that must change nothing.
+//! the node's lvscare with a master VM stopped, clean (bad inputs: install_bad_inputs.rs).
 //!
 //! TEST DOUBLES: the package's kubeadm/kubelet/kubectl (tests/package/kube/bin) record their calls
 //! and fake the control plane (an HTTPS /healthz listener on :6443). The test also plays kubelet
@@ -61,45 +61,14 @@ fn init_resume_rerun_join_failover_clean() {
         .collect();
     eprintln!("hosts files read at {:.1}s", t0.elapsed().as_secs_f64());
     let lvscare = bed.lvscare();
-    let pkg = bed.package.display().to_string();
-    let (m1, m2, m3, n1, m4, n2) = (
+    let (m1, m2, m3, m4, n2) = (
         bed.ip("m1"),
         bed.ip("m2"),
         bed.ip("m3"),
-        bed.ip("n1"),
         bed.ip("m4"),
         bed.ip("n2"),
     );
-    let init_args: Vec<String> = [
-        "init",
-        "--master",
-        &m1,
-        "--master",
-        &m2,
-        "--master",
-        &m3,
-        "--node",
-        &n1,
-        "--user",
-        "root",
-        "--version",
-        "v1.20.2",
-        "--pkg-url",
-        &pkg,
-        "--lvscare-bin",
-        &lvscare,
-        // Logins under emulation with six VMs on two cores can take longer than the default.
-        "--connect-timeout",
-        "60",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let with = |extra: &[&str]| -> Vec<String> {
-        let mut a = init_args.clone();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
-    };
+    let with = |extra: &[&str]| bed.init_args(&["m1", "m2", "m3"], &["n1"], extra);
 
     // 1. init with the password, killed as soon as master0 is initialised.
     let args = with(&["--passwd", PASSWORD]);

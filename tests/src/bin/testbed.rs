@@ -198,32 +198,9 @@ fn install_times() -> Result<(), String> {
     let names = ["m1", "m2", "m3", "n1", "n2", "n3", "n4"];
     let bed = Bed::start("install-times", &names).ok_or("the test bed is not available here")?;
     let key = bed.key.display().to_string();
-    let (pkg, lvscare) = (bed.package.display().to_string(), bed.lvscare());
     let mut rows = Vec::new();
     for k in 1..=4 {
-        let mut args: Vec<String> = vec!["init".into()];
-        for h in &bed.hosts[..3 + k] {
-            let role = if h.name.starts_with('m') {
-                "--master"
-            } else {
-                "--node"
-            };
-            args.extend([role.to_string(), h.ip.clone()]);
-        }
-        for a in [
-            "--version",
-            "v1.20.2",
-            "--pkg-url",
-            &pkg,
-            "--lvscare-bin",
-            &lvscare,
-            "--pk",
-            &key,
-            "--connect-timeout",
-            "60",
-        ] {
-            args.push(a.to_string());
-        }
+        let args = bed.init_args(&names[..3], &names[3..3 + k], &["--pk", &key]);
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let (out, init) = bed.run(&argv);
         if !out.status.success() {
