@@ -476,6 +476,23 @@ async fn run_init(
     Ok(())
 }
 
+/// Plan inputs for an installed cluster: lvscare already on the nodes, no configs rendered.
+fn cluster_inputs(c: &Cluster) -> Inputs {
+    Inputs {
+        masters: c.masters.clone(),
+        nodes: c.nodes.clone(),
+        vip: c.vip,
+        apiserver_name: c.apiserver_name.clone(),
+        package: PathBuf::new(),
+        lvscare: PathBuf::from(plan::paths::LVSCARE),
+        lvscare_mode: c.lvscare_mode,
+        lvscare_image: c.lvscare_image.clone(),
+        init_config: String::new(),
+        join_master_configs: BTreeMap::new(),
+        join_node_config: String::new(),
+    }
+}
+
 fn source_of(c: &Cluster) -> PackageSource {
     if c.package.starts_with("http://") || c.package.starts_with("https://") {
         PackageSource::Url(c.package.clone())
@@ -497,17 +514,11 @@ async fn join(args: &JoinArgs, env: &Environment) -> Result<(), AppError> {
     };
     let pkg = package_for(&source_of(c), Some(&c.package_sha256), &v.run).await?;
     let inputs = Inputs {
-        masters: c.masters.clone(),
-        nodes: c.nodes.clone(),
-        vip: c.vip,
-        apiserver_name: c.apiserver_name.clone(),
         package: pkg.path.clone(),
         lvscare,
-        lvscare_mode: c.lvscare_mode,
-        lvscare_image: c.lvscare_image.clone(),
-        init_config: String::new(),
         join_master_configs: join_master_configs(&params, &v.masters)?,
         join_node_config: params.render_join_node().map_err(usage)?,
+        ..cluster_inputs(c)
     };
     let new: Vec<IpAddr> = v.masters.iter().chain(&v.nodes).copied().collect();
     let master0 = c.masters[0];
@@ -568,20 +579,10 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
     let mut update_hosts = Vec::new();
     if let (Some(rest), Some(before)) = (&v.remaining, &current) {
         if rest.masters.len() < before.masters.len() && !rest.nodes.is_empty() {
-            let inputs = Inputs {
-                masters: rest.masters.clone(),
-                nodes: rest.nodes.clone(),
-                vip: rest.vip,
-                apiserver_name: rest.apiserver_name.clone(),
-                package: PathBuf::new(),
-                lvscare: PathBuf::from(plan::paths::LVSCARE),
-                lvscare_mode: rest.lvscare_mode,
-                lvscare_image: rest.lvscare_image.clone(),
-                init_config: String::new(),
-                join_master_configs: BTreeMap::new(),
-                join_node_config: String::new(),
-            };
-            stages.push(plan::update_node_masters(&inputs, &rest.nodes));
+            stages.push(plan::update_node_masters(
+                &cluster_inputs(rest),
+                &rest.nodes,
+            ));
             update_hosts = rest.nodes.clone();
         }
     }

@@ -356,15 +356,10 @@ pub fn join_nodes(i: &Inputs, nodes: &[IpAddr]) -> Stage {
 
 /// Every node's lvscare pointed at the current masters (after a master joined or left).
 pub fn update_node_masters(i: &Inputs, nodes: &[IpAddr]) -> Stage {
-    let mut once = vec!["care".to_string(), "--run-once".to_string()];
-    once.extend(lvscare_balancer_args(i.vip, &i.masters));
     let steps = nodes
         .iter()
         .map(|&n| {
-            let mut actions = vec![run(
-                format!("{} {}", paths::LVSCARE, join_words(&once)),
-                SHORT,
-            )];
+            let mut actions = vec![lvscare_once(i)];
             actions.extend(lvscare_setup(i, &i.masters));
             Step {
                 host: n,
