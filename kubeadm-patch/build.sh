@@ -7,6 +7,7 @@ set -euo pipefail
 usage() {
 	cat <<'EOF'
 usage: build.sh [--version v1.20.2] [--source DIR] [--out DIR] [--no-patches] [--install-deps]
+                [--what "kubeadm kubelet ..."] [--add-cmd NAME=DIR]
 
   --version V     Kubernetes version (default v1.20.2); selects patches/V/*.patch and, without
                   --source, the Debian source package (only v1.20.2 is available there).
@@ -14,9 +15,17 @@ usage: build.sh [--version v1.20.2] [--source DIR] [--out DIR] [--no-patches] [-
   --out DIR       where to put the kubeadm binary (default $SEAL_KUBEADM_CACHE/out/<build>).
   --no-patches    build the unpatched kubeadm (negative control for tests).
   --install-deps  apt-get install the missing build tools (needs root).
+  --what LIST     the cmd/ binaries to build (default: kubeadm); all land in --out.
+  --add-cmd N=DIR copy the Go main package in DIR into the build tree as cmd/N (repeatable),
+                  so it builds against the tree's vendored libraries (the package's crictl).
 
 Cache: $SEAL_KUBEADM_CACHE (default /var/cache/seal-kubeadm): download/, pristine/, build/,
-gocache/, home/, out/. The last line of stdout is the path of the built kubeadm.
+gocache/, home/, out/. The last line of stdout is the path of the built kubeadm, or with
+--what the output directory.
+
+Go >= 1.18 breaks the vendored github.com/modern-go/reflect2 v1.0.1 (any map encode SIGSEGVs,
+and a real `kubeadm init` dies in [kubelet-start]); the build tree gets v1.0.2 from Debian's
+golang-github-modern-go-reflect2-dev instead, as upstream later did.
 EOF
 }
 
@@ -31,6 +40,8 @@ SOURCE=""
 OUT=""
 PATCHES=1
 INSTALL_DEPS=0
+WHAT=""
+ADD_CMDS=()
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--version) VERSION=${2:?--version needs a value}; shift 2 ;;
@@ -41,6 +52,10 @@ while [[ $# -gt 0 ]]; do
 	--out=*) OUT=${1#*=}; shift ;;
 	--no-patches) PATCHES=0; shift ;;
 	--install-deps) INSTALL_DEPS=1; shift ;;
+	--what) WHAT=${2:?--what needs a list}; shift 2 ;;
+	--what=*) WHAT=${1#*=}; shift ;;
+	--add-cmd) ADD_CMDS+=("${2:?--add-cmd needs NAME=DIR}"); shift 2 ;;
+	--add-cmd=*) ADD_CMDS+=("${1#*=}"); shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -68,16 +83,36 @@ if [[ -n $SOURCE ]]; then
 		die "--source $SOURCE does not look like a Kubernetes tree (no cmd/kubeadm/kubeadm.go or Makefile)"
 fi
 
+TARGETS=(kubeadm)
+if [[ -n $WHAT ]]; then
+	read -r -a TARGETS <<<"${WHAT//,/ }"
+	[[ ${#TARGETS[@]} -gt 0 ]] || die "--what needs at least one binary name"
+fi
+for t in "${TARGETS[@]}"; do
+	[[ $t =~ ^[a-z][a-z0-9-]*$ ]] || die "--what: '$t' is not a binary name (e.g. kubelet)"
+done
+for a in "${ADD_CMDS[@]}"; do
+	[[ $a =~ ^([a-z][a-z0-9-]*)=(.+)$ && -d ${BASH_REMATCH[2]} ]] ||
+		die "--add-cmd '$a' must be NAME=DIR with DIR a directory holding a Go main package"
+done
+REFLECT2=/usr/share/gocode/src/github.com/modern-go/reflect2
+
 # --- tools ------------------------------------------------------------------------------------
 # tool:Debian package. go's package is golang-go (Debian 12: Go 1.19, which builds 1.20.2).
 NEED=(go:golang-go make:make rsync:rsync flock:util-linux sha256sum:coreutils)
+# Not a command: the reflect2 sources. A file test stands in for `command -v`.
+NEED+=("$REFLECT2/reflect2.go:golang-github-modern-go-reflect2-dev")
 [[ $PATCHES == 1 ]] && NEED+=(patch:patch)
 [[ -z $SOURCE ]] && NEED+=(apt-get:apt dpkg-source:dpkg-dev xz:xz-utils)
 
 missing_pkgs() {
 	local t
 	for t in "${NEED[@]}"; do
-		command -v "${t%%:*}" >/dev/null 2>&1 || printf '%s\n' "$t"
+		if [[ ${t%%:*} == /* ]]; then
+			[[ -f ${t%%:*} ]] || printf '%s\n' "$t"
+		else
+			command -v "${t%%:*}" >/dev/null 2>&1 || printf '%s\n' "$t"
+		fi
 	done
 }
 MISSING=$(missing_pkgs)
@@ -202,6 +237,23 @@ for p in "${PATCH_FILES[@]}"; do
 	fi
 done
 
+# The reflect2 fix (see usage). Done in every build tree: rsync restores the old files first.
+if [[ -d $WORK/vendor/github.com/modern-go/reflect2 ]]; then
+	log "replacing vendored reflect2 (v1.0.1) with Debian's v1.0.2 from $REFLECT2"
+	find "$WORK/vendor/github.com/modern-go/reflect2" -maxdepth 1 -type f \( -name '*.go' -o -name '*.s' \) -delete
+	cp "$REFLECT2"/*.go "$REFLECT2"/*.s "$WORK/vendor/github.com/modern-go/reflect2/" ||
+		die "cannot copy $REFLECT2 into the build tree"
+	rm -f "$WORK/vendor/github.com/modern-go/reflect2"/*_test.go
+fi
+# Extra main packages (rsync --delete removes them again on the next run).
+for a in "${ADD_CMDS[@]}"; do
+	name=${a%%=*}
+	rm -rf "$WORK/cmd/$name"
+	mkdir -p "$WORK/cmd/$name"
+	cp "${a#*=}"/*.go "$WORK/cmd/$name/" || die "cannot copy ${a#*=} into cmd/$name"
+	log "added cmd/$name from ${a#*=}"
+done
+
 # --- make ---------------------------------------------------------------------------------------
 # GOPATH layout as in Debian's debian/rules.
 mkdir -p "$WORK/.go/src/k8s.io" "$WORK/_output/local/go"
@@ -224,18 +276,30 @@ EOF
 	VERSION_ENV=(KUBE_GIT_VERSION_FILE="$TMPDIR_SEAL/version")
 fi
 
-log "make WHAT=cmd/kubeadm in $WORK ($(go version))"
+WHATS=$(printf 'cmd/%s ' "${TARGETS[@]}")
+WHATS=${WHATS% }
+log "make WHAT='$WHATS' in $WORK ($(go version))"
 start=$(date +%s)
+# A fixed build date (the source's own, from its changelog) makes the binaries the same on every
+# build, so the package and its image IDs are too.
+EPOCH=$(date -d "$(sed -n 's/^ -- .*>  //p' "$WORK/debian/changelog" 2>/dev/null | head -n1)" +%s 2>/dev/null || echo 0)
 (cd "$WORK" && env GOPATH="$WORK/.go" CGO_ENABLED=0 HOME="$CACHE/home" GOPROXY=off GOFLAGS= \
-	"${VERSION_ENV[@]}" make WHAT=cmd/kubeadm >&2) || die "make WHAT=cmd/kubeadm failed in $WORK"
+	SOURCE_DATE_EPOCH="$EPOCH" "${VERSION_ENV[@]}" make WHAT="$WHATS" >&2) || die "make WHAT='$WHATS' failed in $WORK"
 log "make took $(($(date +%s) - start)) s"
 
-BIN=$WORK/_output/bin/kubeadm
-[[ -x $BIN ]] || die "make succeeded but $BIN is missing"
 OUT=${OUT:-$CACHE/out/$NAME}
 mkdir -p "$OUT" || die "cannot create --out $OUT"
 OUT=$(cd "$OUT" && pwd -P)
-cp "$BIN" "$OUT/.kubeadm.tmp" || die "cannot copy kubeadm to $OUT"
-mv -f "$OUT/.kubeadm.tmp" "$OUT/kubeadm" || die "cannot copy kubeadm to $OUT"
-log "built $("$OUT/kubeadm" version -o short 2>/dev/null || echo kubeadm) ($NAME)"
-echo "$OUT/kubeadm"
+for t in "${TARGETS[@]}"; do
+	BIN=$WORK/_output/bin/$t
+	[[ -x $BIN ]] || die "make succeeded but $BIN is missing"
+	cp "$BIN" "$OUT/.$t.tmp" || die "cannot copy $t to $OUT"
+	mv -f "$OUT/.$t.tmp" "$OUT/$t" || die "cannot copy $t to $OUT"
+done
+if [[ -z $WHAT ]]; then
+	log "built $("$OUT/kubeadm" version -o short 2>/dev/null || echo kubeadm) ($NAME)"
+	echo "$OUT/kubeadm"
+else
+	log "built ${TARGETS[*]} ($NAME) into $OUT"
+	echo "$OUT"
+fi
