@@ -52,6 +52,9 @@ pub struct VmSpec {
     pub sshd: Option<SshdConfig>,
     /// Extra files placed in the run folder (`/seal/<name>` in the VM).
     pub files: Vec<(String, Vec<u8>)>,
+    /// Boot systemd as PID 1 (cgroup v1 hierarchies, as kubelet v1.20 with cgroupfs wants), so
+    /// units run as on a real host; the script then runs as a unit. Off: a plain chroot.
+    pub systemd: bool,
 }
 
 impl VmSpec {
@@ -67,6 +70,7 @@ impl VmSpec {
             net: None,
             sshd: None,
             files: Vec::new(),
+            systemd: false,
         }
     }
 }
@@ -166,7 +170,7 @@ impl Vm {
             write("authorized_keys", keys.as_bytes())?;
         }
         let conf = format!(
-            "SEAL_HOSTNAME='{}'\nSEAL_KVER='{}'\nSEAL_MODDIR='{}'\nSEAL_MODULES='{}'\nSEAL_IP='{}'\nSEAL_GATEWAY=''\nSEAL_SSHD='{}'\nSEAL_ROOT_PASSWORD='{}'\n",
+            "SEAL_HOSTNAME='{}'\nSEAL_KVER='{}'\nSEAL_MODDIR='{}'\nSEAL_MODULES='{}'\nSEAL_IP='{}'\nSEAL_GATEWAY=''\nSEAL_SSHD='{}'\nSEAL_ROOT_PASSWORD='{}'\nSEAL_SYSTEMD='{}'\n",
             spec.name,
             kernel.release,
             kernel.moddir.display(),
@@ -174,6 +178,7 @@ impl Vm {
             spec.net.as_ref().map(|n| n.ip_cidr.as_str()).unwrap_or(""),
             if sshd.is_some() { "1" } else { "0" },
             sshd.as_ref().and_then(|s| s.root_password.as_deref()).unwrap_or(""),
+            if spec.systemd { "1" } else { "0" },
         );
         write("vm.conf", conf.as_bytes())?;
 
@@ -205,7 +210,12 @@ impl Vm {
         .arg("-initrd")
         .arg(&kernel.initrd)
         .arg("-append")
-        .arg("console=ttyS0 quiet panic=-1 8250.nr_uarts=1")
+        .arg(if spec.systemd {
+            "console=ttyS0 quiet panic=-1 8250.nr_uarts=1 systemd.unified_cgroup_hierarchy=0 \
+             systemd.show_status=false"
+        } else {
+            "console=ttyS0 quiet panic=-1 8250.nr_uarts=1"
+        })
         .arg("-serial")
         .arg(format!("file:{}", dir.join("console.log").display()))
         .arg("-virtfs")

@@ -5,14 +5,27 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 . /seal/vm.conf
 # /tmp stays the overlay (writable, and the host's /tmp shows through: a checkout or build
 # under /tmp must be visible in the VM); /run starts empty as on a booted machine.
-mount -t tmpfs tmpfs /run
-mkdir -p /dev/pts /run/netns /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
-# The kernel's own modules live in the host's cache; make them visible where modprobe looks, so
-# on-demand loading (ip_vs schedulers, nft expressions) works as on a real node.
-mkdir -p "/lib/modules/$SEAL_KVER" && mount --bind "$SEAL_MODDIR" "/lib/modules/$SEAL_KVER"
+if [ "${SEAL_SYSTEMD:-0}" = 1 ]; then
+  # systemd mounted /run, /dev/pts, /dev/shm and the cgroups; init bound the modules.
+  mkdir -p /run/netns
+  # containerd's overlayfs snapshots cannot live on the overlay root: give it a disk of its own,
+  # as a real host has one.
+  mkdir -p /var/lib/containerd && mount -t tmpfs -o size=60% tmpfs /var/lib/containerd
+  # The kernel's configuration where a host keeps it (kubeadm's system verification reads it).
+  cfg="$SEAL_MODDIR/../../../boot/config-$SEAL_KVER"
+  [ -f "$cfg" ] && cp "$cfg" "/boot/config-$SEAL_KVER"
+else
+  mount -t tmpfs tmpfs /run
+  mkdir -p /dev/pts /run/netns /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
+  # The kernel's own modules live in the host's cache; make them visible where modprobe looks, so
+  # on-demand loading (ip_vs schedulers, nft expressions) works as on a real node.
+  mkdir -p "/lib/modules/$SEAL_KVER" && mount --bind "$SEAL_MODDIR" "/lib/modules/$SEAL_KVER"
+fi
 for m in $SEAL_MODULES; do modprobe "$m" || echo "stage2: modprobe $m failed" >&2; done
 hostname "$SEAL_HOSTNAME"
 echo "$SEAL_HOSTNAME" > /etc/hostname
+# The host root's files must not leak into a test host's view of "installed before".
+[ "${SEAL_SYSTEMD:-0}" = 1 ] && systemd-machine-id-setup >/dev/null 2>&1
 printf '127.0.0.1 localhost\n::1 localhost\n127.0.1.1 %s\n' "$SEAL_HOSTNAME" > /etc/hosts
 ip link set lo up
 if [ -n "$SEAL_IP" ]; then
@@ -49,3 +62,4 @@ cd /seal
 /bin/bash /seal/script > /seal/output.log 2>&1 < /dev/null
 echo $? > /seal/exit-code.tmp && mv /seal/exit-code.tmp /seal/exit-code
 echo "seal-stage2: script done"
+sync

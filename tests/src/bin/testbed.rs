@@ -12,20 +12,22 @@ use std::time::Duration;
 
 const USAGE: &str = "usage:
   testbed prepare                     download the 6.1 kernel and build the initramfs (cached in /var/cache/seal-testbed)
-  testbed run SCRIPT [TIMEOUT_SECS]   boot a VM, run SCRIPT with bash as root inside it, print its output
-                                      and exit with its status (results are kept if SEAL_TESTBED_KEEP=1)
+  testbed run [--systemd] SCRIPT [TIMEOUT_SECS]
+                                      boot a VM, run SCRIPT with bash as root inside it, print its output
+                                      and exit with its status (results are kept if SEAL_TESTBED_KEEP=1);
+                                      --systemd: systemd is PID 1 (3 GiB of memory)
   testbed boot-times                  boot one VM, then four together on a LAN with sshd; print a table
   testbed demo                        lvscare in front of three fake masters: spread, failover, recovery
   testbed install-times               seal-install init of 3 masters + 1..4 nodes on seven VMs; print a table";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    let mut words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let systemd = words.len() > 1 && words[0] == "run" && words[1] == "--systemd";
+    if systemd {
+        words.remove(1);
+    }
+    match words.as_slice() {
         ["prepare"] => match Kernel::ensure() {
             Ok(k) => {
                 println!(
@@ -52,10 +54,12 @@ fn main() -> ExitCode {
                 Ok(k) => k,
                 Err(e) => return fail(&e.to_string()),
             };
-            match Vm::run(
-                &kernel,
-                &VmSpec::new("testbed", &body, Duration::from_secs(timeout)),
-            ) {
+            let mut spec = VmSpec::new("testbed", &body, Duration::from_secs(timeout));
+            if systemd {
+                spec.systemd = true;
+                spec.memory_mb = 3072;
+            }
+            match Vm::run(&kernel, &spec) {
                 Ok(out) => {
                     print!("{}", out.output);
                     eprintln!(
