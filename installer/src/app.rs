@@ -531,6 +531,7 @@ async fn join(args: &JoinArgs, env: &Environment) -> Result<(), AppError> {
     }
     if !v.nodes.is_empty() {
         stages.push(plan::join_nodes(&inputs, &v.nodes));
+        stages.push(plan::node_lvscare(&inputs, &v.nodes));
     }
     // Nodes already in the cluster balance to the new masters too.
     if !v.masters.is_empty() && !before.nodes.is_empty() {
@@ -574,7 +575,17 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
         Err(e) => return Err(usage(e)),
     };
     let v = cli::validate_clean(args, current.as_ref(), env, SystemTime::now()).map_err(usage)?;
-    let mut stages = vec![plan::clean(&v.hosts, &v.nodes, v.vip)];
+    let mut stages = Vec::new();
+    // Nodes leave the cluster first (drained, Node objects deleted) when a master remains.
+    let master = v
+        .remaining
+        .as_ref()
+        .and_then(|r| r.masters.first().copied())
+        .filter(|m| !v.hosts.contains(m));
+    if let Some(m) = master.filter(|_| !v.nodes.is_empty()) {
+        stages.push(plan::delete_nodes(m, &v.nodes));
+    }
+    stages.push(plan::clean(&v.hosts, &v.nodes, v.vip));
     // Remaining nodes stop balancing to masters that are gone.
     let mut update_hosts = Vec::new();
     if let (Some(rest), Some(before)) = (&v.remaining, &current) {
@@ -594,6 +605,7 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
     let (methods, password) = auth_methods(&v.run.ssh.auth)?;
     let mut hosts = v.hosts.clone();
     hosts.extend(&update_hosts);
+    hosts.extend(master.filter(|_| !v.nodes.is_empty()));
     let connected = connect_all(&hosts, &v.run, &methods, password.as_ref(), &progress).await;
     let mut sessions = BTreeMap::new();
     let mut unreachable = Vec::new();
@@ -601,6 +613,10 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
         match r {
             Ok(s) => {
                 sessions.insert(h, s);
+            }
+            // The cluster's side is best effort: a node is still cleaned when no master answers.
+            Err(e) if Some(h) == master && !v.hosts.contains(&h) && !update_hosts.contains(&h) => {
+                eprintln!("seal-install: warning: master {h} is unreachable ({e}); the cleaned nodes stay in the cluster's node list");
             }
             Err(e) => unreachable.push(Failure {
                 host: h,

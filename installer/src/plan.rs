@@ -23,6 +23,19 @@ pub mod paths {
     pub const LVSCARE_UNIT: &str = "/etc/systemd/system/lvscare.service";
     /// Arguments of the lvscare unit.
     pub const LVSCARE_DEFAULTS: &str = "/etc/default/lvscare";
+    /// Where the manifest is written before its rename: beside the manifests folder, on the
+    /// same file system, never inside it (kubelet would run a `.yaml.tmp` as a pod too).
+    pub const LVSCARE_MANIFEST_TMP: &str = "/etc/kubernetes/kube-lvscare.yaml.tmp";
+    /// Extra `kubeadm init` flags the package asks for (e.g. skipping an add-on whose image it
+    /// does not carry), one line of flags; absent in packages that need none.
+    pub const KUBEADM_INIT_FLAGS: &str = "/root/kube/conf/kubeadm-init.flags";
+    /// Extra `kubeadm join` flags the package asks for.
+    pub const KUBEADM_JOIN_FLAGS: &str = "/root/kube/conf/kubeadm-join.flags";
+}
+
+/// `$(cat FILE)` when FILE exists: the package's own extra flags, split into words by the shell.
+fn package_flags(file: &str) -> String {
+    format!("$(cat {file} 2>/dev/null)")
 }
 
 /// One thing done on a host.
@@ -231,8 +244,9 @@ pub fn init_master0(i: &Inputs) -> Stage {
                 kubeadm_config(&i.init_config),
                 run(
                     format!(
-                        "kubeadm init --config {} --upload-certs",
-                        paths::KUBEADM_CONFIG
+                        "kubeadm init --config {} --upload-certs {}",
+                        paths::KUBEADM_CONFIG,
+                        package_flags(paths::KUBEADM_INIT_FLAGS)
                     ),
                     LONG,
                 ),
@@ -241,25 +255,44 @@ pub fn init_master0(i: &Inputs) -> Stage {
     }
 }
 
-/// Other masters one at a time: hosts → master0, join as control plane, hosts → itself.
+/// `kubeadm join` with the written configuration and the package's flags.
+fn kubeadm_join() -> Action {
+    run(
+        format!(
+            "kubeadm join --config {} {}",
+            paths::KUBEADM_CONFIG,
+            package_flags(paths::KUBEADM_JOIN_FLAGS)
+        ),
+        LONG,
+    )
+}
+
+/// Other masters one at a time: hosts → master0, join as control plane, then hosts → itself as
+/// a step of its own, so a re-run after a failure there still repoints the master.
 pub fn join_masters(i: &Inputs, masters: &[IpAddr]) -> Stage {
     let m0 = i.masters[0];
     let steps = masters
         .iter()
-        .map(|&m| Step {
-            host: m,
-            name: "kubeadm join --control-plane".into(),
-            done_if: Some("test -f /etc/kubernetes/admin.conf".into()),
-            actions: vec![
-                hosts_to(m0, i),
-                // Always present: the caller renders one per master it joins.
-                kubeadm_config(i.join_master_configs.get(&m).map_or("", String::as_str)),
-                run(
-                    format!("kubeadm join --config {}", paths::KUBEADM_CONFIG),
-                    LONG,
-                ),
-                hosts_to(m, i),
-            ],
+        .flat_map(|&m| {
+            [
+                Step {
+                    host: m,
+                    name: "kubeadm join --control-plane".into(),
+                    done_if: Some("test -f /etc/kubernetes/admin.conf".into()),
+                    actions: vec![
+                        hosts_to(m0, i),
+                        // Always present: the caller renders one per master it joins.
+                        kubeadm_config(i.join_master_configs.get(&m).map_or("", String::as_str)),
+                        kubeadm_join(),
+                    ],
+                },
+                Step {
+                    host: m,
+                    name: "apiserver name -> itself".into(),
+                    done_if: None,
+                    actions: vec![hosts_to(m, i)],
+                },
+            ]
         })
         .collect();
     // One at a time: etcd membership changes must not overlap.
@@ -280,9 +313,10 @@ pub fn lvscare_setup(i: &Inputs, masters: &[IpAddr]) -> Vec<Action> {
             manifest.extend(["--image".to_string(), i.lvscare_image.clone()]);
             vec![run(
                 format!(
-                    "mkdir -p /etc/kubernetes/manifests && {} {} > {m}.tmp && mv {m}.tmp {m}",
+                    "mkdir -p /etc/kubernetes/manifests && {} {} > {t} && mv {t} {m}",
                     paths::LVSCARE,
                     join_words(&manifest),
+                    t = paths::LVSCARE_MANIFEST_TMP,
                     m = paths::LVSCARE_MANIFEST
                 ),
                 SHORT,
@@ -315,12 +349,17 @@ fn lvscare_once(i: &Inputs) -> Action {
     run(format!("{} {}", paths::LVSCARE, join_words(&once)), SHORT)
 }
 
-/// Nodes in parallel: hosts → VIP, lvscare rules before kubelet exists, join, lvscare manifest.
+/// Nodes in parallel: hosts → VIP, lvscare rules before kubelet exists, join. The lvscare pod
+/// (or unit) is the next stage's, so a failure there is retried on a re-run without joining
+/// again (real kubeadm refuses a second join: kubelet.conf exists, 10250 is taken).
 pub fn join_nodes(i: &Inputs, nodes: &[IpAddr]) -> Stage {
     let steps = nodes
         .iter()
-        .map(|&n| {
-            let mut actions = vec![
+        .map(|&n| Step {
+            host: n,
+            name: "join node".into(),
+            done_if: Some("test -f /etc/kubernetes/kubelet.conf".into()),
+            actions: vec![
                 hosts_to(i.vip, i),
                 Action::Upload {
                     local: i.lvscare.clone(),
@@ -329,26 +368,31 @@ pub fn join_nodes(i: &Inputs, nodes: &[IpAddr]) -> Stage {
                 },
                 lvscare_once(i),
                 kubeadm_config(&i.join_node_config),
-                run(
-                    format!("kubeadm join --config {}", paths::KUBEADM_CONFIG),
-                    LONG,
-                ),
-            ];
-            actions.extend(lvscare_setup(i, &i.masters));
-            Step {
-                host: n,
-                name: "join node".into(),
-                done_if: Some(format!(
-                    "test -f /etc/kubernetes/kubelet.conf && {{ test -f {} || test -f {}; }}",
-                    paths::LVSCARE_MANIFEST,
-                    paths::LVSCARE_UNIT
-                )),
-                actions,
-            }
+                kubeadm_join(),
+            ],
         })
         .collect();
     Stage {
         name: "join nodes".into(),
+        parallel: true,
+        steps,
+    }
+}
+
+/// Nodes in parallel: lvscare's static pod (or unit) for every master. Always rewritten: it is
+/// idempotent, and kubelet keeps a pod whose manifest did not change.
+pub fn node_lvscare(i: &Inputs, nodes: &[IpAddr]) -> Stage {
+    let steps = nodes
+        .iter()
+        .map(|&n| Step {
+            host: n,
+            name: "lvscare".into(),
+            done_if: None,
+            actions: lvscare_setup(i, &i.masters),
+        })
+        .collect();
+    Stage {
+        name: "lvscare on nodes".into(),
         parallel: true,
         steps,
     }
@@ -388,8 +432,40 @@ pub fn init(i: &Inputs, package_sha256: &str) -> Vec<Stage> {
     }
     if !i.nodes.is_empty() {
         stages.push(join_nodes(i, &i.nodes));
+        stages.push(node_lvscare(i, &i.nodes));
     }
     stages
+}
+
+/// On a remaining master: drain and delete the Node objects of `nodes` (found by address, so
+/// a host whose name changed is still found), before those hosts are reset.
+pub fn delete_nodes(master: IpAddr, nodes: &[IpAddr]) -> Stage {
+    let kubectl = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
+    let actions = nodes
+        .iter()
+        .map(|ip| {
+            run(
+                format!(
+                    "n=$({kubectl} get nodes -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.status.addresses[?(@.type==\"InternalIP\")].address}}{{\"\\n\"}}{{end}}' \
+                     | awk -v ip={ip} '$2 == ip {{print $1}}'); \
+                     if [ -n \"$n\" ]; then {kubectl} drain \"$n\" --ignore-daemonsets --delete-local-data --force --timeout=120s \
+                     && {kubectl} delete node \"$n\"; fi",
+                    ip = sh_quote(&ip.to_string())
+                ),
+                Duration::from_secs(180),
+            )
+        })
+        .collect();
+    Stage {
+        name: "delete nodes from the cluster".into(),
+        parallel: false,
+        steps: vec![Step {
+            host: master,
+            name: "drain and delete nodes".into(),
+            done_if: None,
+            actions,
+        }],
+    }
 }
 
 /// Undoes the installer's work on `hosts`; `vip` identifies lvscare's service on nodes.
@@ -540,10 +616,18 @@ mod tests {
         let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            ["distribute", "init master0", "join masters", "join nodes"]
+            [
+                "distribute",
+                "init master0",
+                "join masters",
+                "join nodes",
+                "lvscare on nodes"
+            ]
         );
         assert_eq!(stages[0].steps.len(), 4);
-        assert!(stages[0].parallel && !stages[2].parallel && stages[3].parallel);
+        assert!(
+            stages[0].parallel && !stages[2].parallel && stages[3].parallel && stages[4].parallel
+        );
         let m0 = &stages[1].steps[0];
         assert_eq!(
             m0.actions[0],
@@ -551,22 +635,42 @@ mod tests {
                 entries: vec![(ip("192.168.0.2"), "apiserver.cluster.local".into())]
             }
         );
-        assert!(commands(m0)
+        assert!(commands(m0).iter().any(
+            |c| c.starts_with("kubeadm init --config") && c.contains(paths::KUBEADM_INIT_FLAGS)
+        ));
+        // Each joining master: the join (resumable), then hosts -> itself as a step of its own
+        // that has no "done" check, so a re-run after a failure there still repoints it.
+        let hosts: Vec<(IpAddr, &str)> = stages[2]
+            .steps
             .iter()
-            .any(|c| c.starts_with("kubeadm init --config")));
+            .map(|s| (s.host, s.name.as_str()))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                (ip("192.168.0.3"), "kubeadm join --control-plane"),
+                (ip("192.168.0.3"), "apiserver name -> itself"),
+                (ip("192.168.0.4"), "kubeadm join --control-plane"),
+                (ip("192.168.0.4"), "apiserver name -> itself"),
+            ]
+        );
         let m1 = &stages[2].steps[0];
-        assert_eq!(m1.host, ip("192.168.0.3"));
         assert_eq!(
             m1.actions.first(),
             Some(&Action::Hosts {
                 entries: vec![(ip("192.168.0.2"), "apiserver.cluster.local".into())]
             })
         );
+        assert!(commands(m1)
+            .iter()
+            .any(|c| c.contains(paths::KUBEADM_JOIN_FLAGS)));
+        let self_step = &stages[2].steps[1];
+        assert_eq!(self_step.done_if, None);
         assert_eq!(
-            m1.actions.last(),
-            Some(&Action::Hosts {
+            self_step.actions,
+            [Action::Hosts {
                 entries: vec![(ip("192.168.0.3"), "apiserver.cluster.local".into())]
-            })
+            }]
         );
         let node = &stages[3].steps[0];
         assert_eq!(
@@ -592,7 +696,45 @@ mod tests {
             cmds[once].contains("--rs 192.168.0.4:6443")
                 && cmds[once].contains("--vs 10.103.97.2:6443")
         );
-        assert!(cmds.last().is_some_and(|c| c.contains("kube-lvscare.yaml")));
+        // The join is done once kubelet.conf exists, whatever happened to the manifest after it;
+        // the manifest is the next stage's and always rewritten.
+        assert_eq!(
+            node.done_if.as_deref(),
+            Some("test -f /etc/kubernetes/kubelet.conf")
+        );
+        assert!(
+            !cmds.iter().any(|c| c.contains("kube-lvscare.yaml")),
+            "{cmds:?}"
+        );
+        let lv = &stages[4].steps[0];
+        assert_eq!((lv.host, lv.done_if.as_ref()), (ip("192.168.0.5"), None));
+        let write = &commands(lv)[0];
+        // Written beside the manifests folder, never inside it, then renamed in.
+        assert!(
+            write.contains(&format!(
+                "> {} && mv {} {}",
+                paths::LVSCARE_MANIFEST_TMP,
+                paths::LVSCARE_MANIFEST_TMP,
+                paths::LVSCARE_MANIFEST
+            )),
+            "{write}"
+        );
+        assert!(!paths::LVSCARE_MANIFEST_TMP.starts_with("/etc/kubernetes/manifests/"));
+    }
+
+    #[test]
+    fn deleting_nodes_drains_then_deletes_each_by_address() {
+        let st = delete_nodes(ip("192.168.0.2"), &[ip("192.168.0.5"), ip("192.168.0.6")]);
+        assert_eq!(st.steps.len(), 1);
+        assert_eq!(st.steps[0].host, ip("192.168.0.2"));
+        let cmds = commands(&st.steps[0]);
+        assert_eq!(cmds.len(), 2);
+        for (c, node) in cmds.iter().zip(["192.168.0.5", "192.168.0.6"]) {
+            assert!(c.contains(&format!("awk -v ip={node} ")), "{c}");
+            let drain = c.find("drain").expect("drain");
+            let delete = c.find("delete node").expect("delete");
+            assert!(drain < delete, "{c}");
+        }
     }
 
     #[test]

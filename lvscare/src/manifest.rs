@@ -1,6 +1,7 @@
 //! The lvscare static-pod manifest (`lvscare manifest`), for kubelet's manifests directory.
 
 use crate::config::ManifestConfig;
+use crate::config::TlsVerify;
 
 /// Quotes a string for a YAML double-quoted scalar.
 fn quote(s: &str) -> String {
@@ -19,13 +20,21 @@ fn quote(s: &str) -> String {
 }
 
 /// Renders the static pod: host network, privileged (IPVS and links need CAP_NET_ADMIN; loading
-/// ip_vs needs the host's modules, mounted read-only), and the same `care` arguments.
+/// ip_vs needs the host's modules, mounted read-only), and the same `care` arguments. A
+/// `--ca-file` is mounted read-only at the same path: the container sees nothing of the host's
+/// files otherwise, and lvscare would crash-loop on a missing CA.
 pub fn render(cfg: &ManifestConfig) -> String {
     let mut args = String::new();
     for a in cfg.care.to_args() {
         args.push_str("    - ");
         args.push_str(&quote(&a));
         args.push('\n');
+    }
+    let (mut mounts, mut volumes) = (String::new(), String::new());
+    if let TlsVerify::CaFile(ca) = &cfg.care.health.tls {
+        let ca = quote(&ca.display().to_string());
+        mounts = format!("    - name: ca-file\n      mountPath: {ca}\n      readOnly: true\n");
+        volumes = format!("  - name: ca-file\n    hostPath:\n      path: {ca}\n      type: File\n");
     }
     format!(
         r#"apiVersion: v1
@@ -56,12 +65,12 @@ spec:
     - name: lib-modules
       mountPath: /lib/modules
       readOnly: true
-  volumes:
+{mounts}  volumes:
   - name: lib-modules
     hostPath:
       path: /lib/modules
       type: Directory
-"#,
+{volumes}"#,
         image = quote(&cfg.image),
     )
 }
@@ -120,6 +129,45 @@ mod tests {
             "{args:?}"
         );
         assert!(m.contains("hostNetwork: true") && m.contains("privileged: true"));
+    }
+
+    #[test]
+    fn a_ca_file_is_mounted_at_its_own_path() {
+        let m = manifest(&["--ca-file", "/etc/kubernetes/pki/ca.crt"]);
+        // The YAML as kubelet reads it: the argument, a read-only mount and a File hostPath.
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&m).expect("YAML");
+        let c = &doc["spec"]["containers"][0];
+        let args: Vec<&str> = c["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--ca-file", "/etc/kubernetes/pki/ca.crt"]),
+            "{args:?}"
+        );
+        let mount = c["volumeMounts"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "ca-file")
+            .expect("mount");
+        assert_eq!(mount["mountPath"], "/etc/kubernetes/pki/ca.crt");
+        assert_eq!(mount["readOnly"], true);
+        let vol = doc["spec"]["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "ca-file")
+            .expect("volume");
+        assert_eq!(vol["hostPath"]["path"], "/etc/kubernetes/pki/ca.crt");
+        assert_eq!(vol["hostPath"]["type"], "File");
+        // Without --ca-file there is no such mount.
+        let plain: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&manifest(&["--health-insecure-skip-verify"])).unwrap();
+        assert_eq!(plain["spec"]["volumes"].as_sequence().unwrap().len(), 1);
     }
 
     #[test]
