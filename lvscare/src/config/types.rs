@@ -1,0 +1,215 @@
+//! The validated configuration: what `care` and `manifest` run with once the flags are checked.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::cli::LogFormat;
+use super::duration::fmt_duration;
+use crate::ipvs::{Protocol, Service, ServiceKey};
+use crate::probe::Scheme;
+
+/// Schedulers the Linux kernel ships (ip_vs_<name> modules).
+pub const KNOWN_SCHEDULERS: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+];
+
+/// Longest interface name Linux accepts (IFNAMSIZ - 1).
+pub const MAX_IFACE_LEN: usize = 15;
+
+/// What `care` does after validating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Run as a daemon, probing and reconciling.
+    Daemon,
+    /// Set everything up once (all real servers in) and exit.
+    Once,
+    /// Remove everything lvscare created and exit.
+    Clean,
+}
+
+/// How HTTPS probes verify the server certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsVerify {
+    /// Verify against this CA bundle (the file is read by the prober).
+    CaFile(PathBuf),
+    /// No verification (the older lvscare's only behaviour).
+    Insecure,
+}
+
+/// Validated health check settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// Probe kind.
+    pub scheme: Scheme,
+    /// Path for HTTP(S) probes, always starting with '/'.
+    pub path: String,
+    /// Per-probe timeout, shorter than the interval.
+    pub timeout: Duration,
+    /// Extra healthy HTTP statuses.
+    pub extra_statuses: Vec<u16>,
+    /// Certificate verification for HTTPS.
+    pub tls: TlsVerify,
+}
+
+/// Validated configuration of `lvscare care`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CareConfig {
+    /// Virtual server address.
+    pub vip: SocketAddr,
+    /// Real servers, same family as the VIP, no duplicates (empty only with `--clean`).
+    pub real_servers: Vec<SocketAddr>,
+    /// IPVS scheduler, one of [`KNOWN_SCHEDULERS`].
+    pub scheduler: String,
+    /// Probe interval (> 0).
+    pub interval: Duration,
+    /// Health check settings.
+    pub health: HealthConfig,
+    /// Successes to come back Up.
+    pub rise: NonZeroU32,
+    /// Failures to go Down.
+    pub fall: NonZeroU32,
+    /// Drain limit for Down servers.
+    pub drain_timeout: Duration,
+    /// Dummy interface name.
+    pub iface: String,
+    /// Source address for VIP connections, `None` to discover it.
+    pub source_ip: Option<IpAddr>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Daemon, run once or clean.
+    pub mode: RunMode,
+}
+
+/// Validated configuration of `lvscare manifest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestConfig {
+    /// The `care` settings the manifest runs with (mode is always Daemon).
+    pub care: CareConfig,
+    /// Container image.
+    pub image: String,
+}
+
+impl CareConfig {
+    /// The IPVS virtual service this configuration asks for.
+    pub fn service(&self) -> Service {
+        Service::new(
+            ServiceKey {
+                addr: self.vip,
+                protocol: Protocol::Tcp,
+            },
+            &self.scheduler,
+        )
+    }
+
+    /// The `lvscare care ...` arguments (subcommand first) that reproduce this configuration,
+    /// for rendering the static-pod manifest.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec!["care".to_string(), "--vs".to_string(), self.vip.to_string()];
+        for rs in &self.real_servers {
+            args.push("--rs".to_string());
+            args.push(rs.to_string());
+        }
+        let mut flag = |name: &str, value: String| {
+            args.push(format!("--{name}"));
+            args.push(value);
+        };
+        flag("scheduler", self.scheduler.clone());
+        flag("interval", fmt_duration(self.interval));
+        flag("health-path", self.health.path.clone());
+        let scheme = match self.health.scheme {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+            Scheme::Tcp => "tcp",
+        };
+        flag("health-scheme", scheme.to_string());
+        flag("health-timeout", fmt_duration(self.health.timeout));
+        for code in &self.health.extra_statuses {
+            flag("health-status", code.to_string());
+        }
+        if let TlsVerify::CaFile(path) = &self.health.tls {
+            flag("ca-file", path.display().to_string());
+        }
+        flag("rise", self.rise.to_string());
+        flag("fall", self.fall.to_string());
+        flag("drain-timeout", fmt_duration(self.drain_timeout));
+        flag("iface", self.iface.clone());
+        if let Some(ip) = self.source_ip {
+            flag("source-ip", ip.to_string());
+        }
+        let format = match self.log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        flag("log-format", format.to_string());
+        match self.mode {
+            RunMode::Daemon => {}
+            RunMode::Once => args.push("--run-once".to_string()),
+            RunMode::Clean => args.push("--clean".to_string()),
+        }
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::{care, care_with, parse, BASE};
+    use crate::config::Command;
+    use crate::ipvs::Protocol;
+
+    #[test]
+    fn service_matches_the_flags() {
+        let c = care_with(&["--scheduler", "wrr"]).unwrap();
+        let s = c.service();
+        assert_eq!(s.key.addr, c.vip);
+        assert_eq!(s.key.protocol, Protocol::Tcp);
+        assert_eq!(s.scheduler, "wrr");
+        assert_eq!(s.netmask, 0xffff_ffff);
+    }
+
+    #[test]
+    fn to_args_round_trips() {
+        let configs = [
+            care(BASE).unwrap(),
+            care_with(&[
+                "--run-once",
+                "--health-status",
+                "401",
+                "--ca-file",
+                "/ca.pem",
+            ])
+            .unwrap(),
+            care(&["--vs", "10.103.97.2:6443", "-C"]).unwrap(),
+            care(&[
+                "--vs",
+                "[fd00::1]:6443",
+                "--rs",
+                "[fd00::2]:6443",
+                "--rs",
+                "[fd00::3]:443",
+                "--interval",
+                "1.5s",
+                "--health-timeout",
+                "250ms",
+                "--health-scheme",
+                "tcp",
+                "--source-ip",
+                "fd00::9",
+                "--drain-timeout",
+                "0",
+                "--log-format",
+                "json",
+            ])
+            .unwrap(),
+        ];
+        for c in configs {
+            let args = c.to_args();
+            let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let Command::Care(parsed) = parse(&strs).unwrap().command else {
+                panic!()
+            };
+            assert_eq!(parsed.validate().unwrap(), c, "{args:?}");
+        }
+    }
+}
