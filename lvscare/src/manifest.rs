@@ -3,6 +3,8 @@
 use crate::config::ManifestConfig;
 use crate::config::TlsVerify;
 
+mod args;
+
 /// Quotes a string for a YAML double-quoted scalar.
 fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
