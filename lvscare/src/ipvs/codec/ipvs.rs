@@ -1,10 +1,4 @@
-//! Pure encoding and decoding of IPVS generic-netlink messages: no sockets here.
-//!
-//! Requests are built as *genl payloads* (the 4-byte genl header followed by attributes);
-//! [`encode_nlmsg`] frames them. Replies are taken apart with [`split_nlmsgs`] and
-//! [`absorb_datagram`], and each data message's genl payload is decoded with
-//! [`decode_service_reply`] / [`decode_dest_reply`], which accept bytes captured from a real
-//! kernel verbatim.
+//! IPVS commands and attributes: services and destinations to and from genl payloads.
 //!
 //! Wire rules (include/uapi/linux/ip_vs.h and net/netfilter/ipvs/ip_vs_ctl.c): integers are in
 //! host byte order except the ports, which are big-endian; addresses are always 16 bytes with an
@@ -13,27 +7,18 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use netlink_packet_core::{NLA_TYPE_MASK, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN};
+use super::attr::{fixed, get_be16, get_u16, get_u32, top_level, AttrWriter, Attrs};
+use super::error::DecodeError;
+use super::genl::genl_attrs;
+use crate::ipvs::types::{
+    Destination, ForwardMethod, Protocol, Service, ServiceKey, IP_VS_SVC_F_HASHED,
+};
 
-use super::types::{Destination, ForwardMethod, Protocol, Service, ServiceKey, IP_VS_SVC_F_HASHED};
-
-/// Fixed id of the generic-netlink controller family.
-pub const GENL_ID_CTRL: u16 = 0x10;
 /// Name under which the kernel registers the IPVS genl family.
 pub const IPVS_FAMILY_NAME: &str = "IPVS";
-/// Length of `struct nlmsghdr`.
-pub const NLMSG_HDRLEN: usize = 16;
-/// Length of `struct genlmsghdr`.
-pub const GENL_HDRLEN: usize = 4;
 
 /// IPVS genl version (IPVS_GENL_VERSION).
 const IPVS_GENL_VERSION: u8 = 1;
-/// The controller accepts any version; 1 is what libnl sends.
-const CTRL_VERSION: u8 = 1;
-const CTRL_CMD_NEWFAMILY: u8 = 1;
-const CTRL_CMD_GETFAMILY: u8 = 3;
-const CTRL_ATTR_FAMILY_ID: u16 = 1;
-const CTRL_ATTR_FAMILY_NAME: u16 = 2;
 
 /// IPVS genl command numbers (enum in include/uapi/linux/ip_vs.h).
 pub mod cmd {
@@ -87,58 +72,6 @@ const SCHED_NAME_MAX: usize = 15;
 /// `union nf_inet_addr` is 16 bytes whatever the family.
 const INET_ADDR_LEN: usize = 16;
 
-/// A reply the codec could not take apart.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    /// Fewer bytes than a header or a length field announced.
-    #[error("truncated {what}: need {need} bytes, have {have}")]
-    Truncated {
-        /// What was being read.
-        what: &'static str,
-        /// Bytes required.
-        need: usize,
-        /// Bytes available.
-        have: usize,
-    },
-    /// A required attribute is absent.
-    #[error("attribute {0} missing")]
-    Missing(&'static str),
-    /// An attribute's payload has the wrong size.
-    #[error("attribute {attr} has {len} bytes, expected {expected}")]
-    BadLength {
-        /// Attribute name.
-        attr: &'static str,
-        /// Its payload length.
-        len: usize,
-        /// The size the kernel uses.
-        expected: usize,
-    },
-    /// The genl command is not the one this decoder handles.
-    #[error("genl command {got}, expected {expected}")]
-    UnexpectedCommand {
-        /// Command found.
-        got: u8,
-        /// Command expected.
-        expected: u8,
-    },
-    /// A value outside what the kernel can send.
-    #[error("invalid {what} {value}")]
-    BadValue {
-        /// Field name.
-        what: &'static str,
-        /// The value found.
-        value: u64,
-    },
-    /// A well-formed entry lvscare does not model (fwmark service, SCTP, other families).
-    #[error("unsupported {what} {value}")]
-    Unsupported {
-        /// Field name.
-        what: &'static str,
-        /// The value found.
-        value: u64,
-    },
-}
-
 /// A request that cannot be expressed on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
@@ -183,57 +116,6 @@ impl AddrFamily {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Attribute writing
-
-/// Appends netlink attributes (TLVs, each padded to 4 bytes) to a buffer.
-struct AttrWriter {
-    buf: Vec<u8>,
-}
-
-impl AttrWriter {
-    /// Starts a genl payload with its header.
-    fn genl(cmd: u8, version: u8) -> Self {
-        AttrWriter {
-            buf: vec![cmd, version, 0, 0],
-        }
-    }
-
-    fn put(&mut self, ty: u16, data: &[u8]) {
-        // Attribute payloads here are at most a few dozen bytes, far below u16::MAX.
-        let len = (4 + data.len()) as u16;
-        self.buf.extend_from_slice(&len.to_ne_bytes());
-        self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.buf.extend_from_slice(data);
-        self.pad();
-    }
-
-    fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
-            self.buf.push(0);
-        }
-    }
-
-    fn put_u16(&mut self, ty: u16, v: u16) {
-        self.put(ty, &v.to_ne_bytes());
-    }
-
-    fn put_u32(&mut self, ty: u16, v: u32) {
-        self.put(ty, &v.to_ne_bytes());
-    }
-
-    /// Writes a nested attribute whose content `f` appends. No NLA_F_NESTED flag: IPVS parses
-    /// its nests leniently and ipvsadm (libnl) does not set it either.
-    fn nest(&mut self, ty: u16, f: impl FnOnce(&mut Self)) {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&[0, 0]);
-        self.buf.extend_from_slice(&ty.to_ne_bytes());
-        f(self);
-        let len = (self.buf.len() - start) as u16;
-        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
-    }
-}
-
 /// 16-byte `nf_inet_addr` for an address.
 fn inet_addr(ip: &IpAddr) -> [u8; INET_ADDR_LEN] {
     let mut out = [0u8; INET_ADDR_LEN];
@@ -260,6 +142,7 @@ fn netmask_bytes(family: AddrFamily, netmask: u32) -> [u8; 4] {
     }
 }
 
+/// Rejects scheduler names the kernel cannot take.
 fn check_scheduler(name: &str) -> Result<(), EncodeError> {
     if name.is_empty() || name.len() > SCHED_NAME_MAX || name.bytes().any(|b| b == 0) {
         return Err(EncodeError::SchedulerName(name.to_string()));
@@ -319,20 +202,6 @@ fn encode_dest_cmd(
     w.buf
 }
 
-/// CTRL_CMD_GETFAMILY for `name`, to be sent to [`GENL_ID_CTRL`].
-pub fn encode_get_family(name: &str) -> Vec<u8> {
-    let mut w = AttrWriter::genl(CTRL_CMD_GETFAMILY, CTRL_VERSION);
-    let mut bytes = name.as_bytes().to_vec();
-    bytes.push(0);
-    w.put(CTRL_ATTR_FAMILY_NAME, &bytes);
-    w.buf
-}
-
-/// CTRL_CMD_GETFAMILY without a name, to be sent with NLM_F_DUMP: lists every family.
-pub fn encode_get_family_dump() -> Vec<u8> {
-    AttrWriter::genl(CTRL_CMD_GETFAMILY, CTRL_VERSION).buf
-}
-
 /// IPVS_CMD_NEW_SERVICE.
 pub fn encode_new_service(s: &Service) -> Result<Vec<u8>, EncodeError> {
     encode_full_service(cmd::NEW_SERVICE, s)
@@ -380,74 +249,6 @@ pub fn encode_dump_dests(key: &ServiceKey) -> Vec<u8> {
     encode_service_key_cmd(cmd::GET_DEST, key)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Attribute reading
-
-/// Iterates over the attributes of a buffer, yielding (type without flags, payload).
-struct Attrs<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Attrs<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Attrs { rest: buf }
-    }
-}
-
-impl<'a> Iterator for Attrs<'a> {
-    type Item = Result<(u16, &'a [u8]), DecodeError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let have = self.rest.len();
-        if have < 4 {
-            self.rest = &[];
-            return Some(Err(DecodeError::Truncated {
-                what: "attribute header",
-                need: 4,
-                have,
-            }));
-        }
-        let len = usize::from(u16::from_ne_bytes([self.rest[0], self.rest[1]]));
-        let ty = u16::from_ne_bytes([self.rest[2], self.rest[3]]) & NLA_TYPE_MASK;
-        if len < 4 || len > have {
-            self.rest = &[];
-            return Some(Err(DecodeError::Truncated {
-                what: "attribute",
-                need: len.max(4),
-                have,
-            }));
-        }
-        let payload = &self.rest[4..len];
-        // The last attribute's padding may be cut off by an outer length; that is not an error.
-        let next = (len + 3) & !3;
-        self.rest = self.rest.get(next..).unwrap_or(&[]);
-        Some(Ok((ty, payload)))
-    }
-}
-
-fn fixed<const N: usize>(attr: &'static str, data: &[u8]) -> Result<[u8; N], DecodeError> {
-    data.try_into().map_err(|_| DecodeError::BadLength {
-        attr,
-        len: data.len(),
-        expected: N,
-    })
-}
-
-fn get_u16(attr: &'static str, data: &[u8]) -> Result<u16, DecodeError> {
-    fixed::<2>(attr, data).map(u16::from_ne_bytes)
-}
-
-fn get_be16(attr: &'static str, data: &[u8]) -> Result<u16, DecodeError> {
-    fixed::<2>(attr, data).map(u16::from_be_bytes)
-}
-
-fn get_u32(attr: &'static str, data: &[u8]) -> Result<u32, DecodeError> {
-    fixed::<4>(attr, data).map(u32::from_ne_bytes)
-}
-
 /// Reads an `nf_inet_addr` (16 bytes; 4 accepted for IPv4) of the given family.
 fn get_addr(attr: &'static str, family: AddrFamily, data: &[u8]) -> Result<IpAddr, DecodeError> {
     match family {
@@ -463,49 +264,24 @@ fn get_addr(attr: &'static str, family: AddrFamily, data: &[u8]) -> Result<IpAdd
     }
 }
 
+/// The address and port attributes (named by `attrs`) of a service or destination, both required.
+fn socket_addr(
+    attrs: (&'static str, &'static str),
+    family: AddrFamily,
+    addr: Option<&[u8]>,
+    port: Option<u16>,
+) -> Result<SocketAddr, DecodeError> {
+    let ip = get_addr(attrs.0, family, addr.ok_or(DecodeError::Missing(attrs.0))?)?;
+    let port = port.ok_or(DecodeError::Missing(attrs.1))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// The address family numbered `n`, or why it is not one lvscare handles.
 fn family_from(what: &'static str, n: u16) -> Result<AddrFamily, DecodeError> {
     AddrFamily::from_number(n).ok_or(DecodeError::Unsupported {
         what,
         value: u64::from(n),
     })
-}
-
-/// Checks the genl header and returns the attributes after it.
-fn genl_attrs(genl_payload: &[u8], expected: u8) -> Result<&[u8], DecodeError> {
-    if genl_payload.len() < GENL_HDRLEN {
-        return Err(DecodeError::Truncated {
-            what: "genl header",
-            need: GENL_HDRLEN,
-            have: genl_payload.len(),
-        });
-    }
-    if genl_payload[0] != expected {
-        return Err(DecodeError::UnexpectedCommand {
-            got: genl_payload[0],
-            expected,
-        });
-    }
-    Ok(&genl_payload[GENL_HDRLEN..])
-}
-
-/// The payload of the first top-level attribute of type `ty`.
-fn top_level<'a>(attrs: &'a [u8], ty: u16, name: &'static str) -> Result<&'a [u8], DecodeError> {
-    for attr in Attrs::new(attrs) {
-        let (t, data) = attr?;
-        if t == ty {
-            return Ok(data);
-        }
-    }
-    Err(DecodeError::Missing(name))
-}
-
-/// The family id from a CTRL_CMD_NEWFAMILY reply.
-pub fn decode_family_id(genl_payload: &[u8]) -> Result<u16, DecodeError> {
-    let attrs = genl_attrs(genl_payload, CTRL_CMD_NEWFAMILY)?;
-    get_u16(
-        "CTRL_ATTR_FAMILY_ID",
-        top_level(attrs, CTRL_ATTR_FAMILY_ID, "CTRL_ATTR_FAMILY_ID")?,
-    )
 }
 
 /// Decodes one service reply (genl cmd 1, as sent for GET_SERVICE and its dump).
@@ -547,22 +323,14 @@ pub fn decode_service_reply(genl_payload: &[u8]) -> Result<Service, DecodeError>
         what: "protocol",
         value: u64::from(proto),
     })?;
-    let ip = get_addr(
-        "SVC_ADDR",
-        family,
-        addr.ok_or(DecodeError::Missing("SVC_ADDR"))?,
-    )?;
-    let port = port.ok_or(DecodeError::Missing("SVC_PORT"))?;
+    let addr = socket_addr(("SVC_ADDR", "SVC_PORT"), family, addr, port)?;
     let sched = sched.ok_or(DecodeError::Missing("SVC_SCHED_NAME"))?;
     let sched_end = sched.iter().position(|b| *b == 0).unwrap_or(sched.len());
     let flags = flags.ok_or(DecodeError::Missing("SVC_FLAGS"))?;
     let flags = u32::from_ne_bytes([flags[0], flags[1], flags[2], flags[3]]);
     let netmask = netmask.ok_or(DecodeError::Missing("SVC_NETMASK"))?;
     Ok(Service {
-        key: ServiceKey {
-            addr: SocketAddr::new(ip, port),
-            protocol,
-        },
+        key: ServiceKey { addr, protocol },
         scheduler: String::from_utf8_lossy(&sched[..sched_end]).into_owned(),
         flags: flags & !IP_VS_SVC_F_HASHED,
         timeout: timeout.ok_or(DecodeError::Missing("SVC_TIMEOUT"))?,
@@ -606,12 +374,7 @@ pub fn decode_dest_reply(
         Some(n) => family_from("destination address family", n)?,
         None => fallback,
     };
-    let ip = get_addr(
-        "DEST_ADDR",
-        family,
-        addr.ok_or(DecodeError::Missing("DEST_ADDR"))?,
-    )?;
-    let port = port.ok_or(DecodeError::Missing("DEST_PORT"))?;
+    let addr = socket_addr(("DEST_ADDR", "DEST_PORT"), family, addr, port)?;
     let fwd = fwd.ok_or(DecodeError::Missing("DEST_FWD_METHOD"))?;
     let forward = match ForwardMethod::from_number(fwd) {
         Some(f) if fwd <= 3 => f,
@@ -623,7 +386,7 @@ pub fn decode_dest_reply(
         }
     };
     Ok(Destination {
-        addr: SocketAddr::new(ip, port),
+        addr,
         forward,
         // The kernel's atomic_t weight, sent as its u32 bit pattern.
         weight: weight.ok_or(DecodeError::Missing("DEST_WEIGHT"))? as i32,
@@ -635,151 +398,11 @@ pub fn decode_dest_reply(
     })
 }
 
-// ---------------------------------------------------------------------------------------------
-// Netlink framing
-
-/// Frames a payload in a `struct nlmsghdr` (port id 0: the kernel knows the sender).
-pub fn encode_nlmsg(msg_type: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
-    let len = (NLMSG_HDRLEN + payload.len()) as u32;
-    let mut out = Vec::with_capacity((len as usize + 3) & !3);
-    out.extend_from_slice(&len.to_ne_bytes());
-    out.extend_from_slice(&msg_type.to_ne_bytes());
-    out.extend_from_slice(&flags.to_ne_bytes());
-    out.extend_from_slice(&seq.to_ne_bytes());
-    out.extend_from_slice(&0u32.to_ne_bytes());
-    out.extend_from_slice(payload);
-    while out.len() % 4 != 0 {
-        out.push(0);
-    }
-    out
-}
-
-/// One netlink message inside a received datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NlMsg<'a> {
-    /// nlmsg_type: a family id, or NLMSG_ERROR / NLMSG_DONE / ….
-    pub msg_type: u16,
-    /// nlmsg_flags.
-    pub flags: u16,
-    /// nlmsg_seq, echoed from the request.
-    pub seq: u32,
-    /// Bytes after the header (for a genl message: the genl payload).
-    pub payload: &'a [u8],
-}
-
-/// Splits a datagram into its netlink messages.
-pub fn split_nlmsgs(datagram: &[u8]) -> Result<Vec<NlMsg<'_>>, DecodeError> {
-    let mut out = Vec::new();
-    let mut rest = datagram;
-    while !rest.is_empty() {
-        if rest.len() < NLMSG_HDRLEN {
-            return Err(DecodeError::Truncated {
-                what: "netlink header",
-                need: NLMSG_HDRLEN,
-                have: rest.len(),
-            });
-        }
-        let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        if len < NLMSG_HDRLEN || len > rest.len() {
-            return Err(DecodeError::Truncated {
-                what: "netlink message",
-                need: len.max(NLMSG_HDRLEN),
-                have: rest.len(),
-            });
-        }
-        out.push(NlMsg {
-            msg_type: u16::from_ne_bytes([rest[4], rest[5]]),
-            flags: u16::from_ne_bytes([rest[6], rest[7]]),
-            seq: u32::from_ne_bytes([rest[8], rest[9], rest[10], rest[11]]),
-            payload: &rest[NLMSG_HDRLEN..len],
-        });
-        rest = rest.get((len + 3) & !3..).unwrap_or(&[]);
-    }
-    Ok(out)
-}
-
-/// The `int error` at the start of an NLMSG_ERROR or NLMSG_DONE payload (0 or -errno).
-pub fn decode_nlmsg_error(payload: &[u8]) -> Result<i32, DecodeError> {
-    match payload.get(..4) {
-        Some(b) => Ok(i32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
-        None => Err(DecodeError::Truncated {
-            what: "netlink error code",
-            need: 4,
-            have: payload.len(),
-        }),
-    }
-}
-
-/// Where a request/reply exchange stands after one datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// More datagrams follow.
-    More,
-    /// Finished: ACK with error 0, or NLMSG_DONE.
-    Done,
-    /// The kernel refused the request with this (positive) errno.
-    Failed(i32),
-}
-
-/// Takes one received datagram of the exchange with sequence number `seq`: genl payloads of
-/// messages of type `family` go to `out`; messages of other sequence numbers (left over from an
-/// earlier exchange) are ignored.
-pub fn absorb_datagram(
-    datagram: &[u8],
-    seq: u32,
-    family: u16,
-    out: &mut Vec<Vec<u8>>,
-) -> Result<Progress, DecodeError> {
-    for msg in split_nlmsgs(datagram)? {
-        if msg.seq != seq {
-            continue;
-        }
-        match msg.msg_type {
-            NLMSG_NOOP => {}
-            NLMSG_ERROR | NLMSG_DONE => {
-                // DONE carries an int error too; a dump that failed part-way reports it there.
-                let code = if msg.msg_type == NLMSG_DONE && msg.payload.is_empty() {
-                    0
-                } else {
-                    decode_nlmsg_error(msg.payload)?
-                };
-                return Ok(if code == 0 {
-                    Progress::Done
-                } else {
-                    Progress::Failed(code.saturating_neg())
-                });
-            }
-            NLMSG_OVERRUN => return Ok(Progress::Failed(libc::ENOBUFS)),
-            t if t == family => out.push(msg.payload.to_vec()),
-            _ => {}
-        }
-    }
-    Ok(Progress::More)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::genl::GENL_HDRLEN;
+    use super::super::testing::{as_reply, v4_key, v6_key};
     use super::*;
-
-    fn v4_key() -> ServiceKey {
-        ServiceKey {
-            addr: "10.103.97.2:6443".parse().unwrap(),
-            protocol: Protocol::Tcp,
-        }
-    }
-
-    fn v6_key() -> ServiceKey {
-        ServiceKey {
-            addr: "[fd00::a:2]:6443".parse().unwrap(),
-            protocol: Protocol::Udp,
-        }
-    }
-
-    /// Turns a request into what the kernel would echo back: same nests, reply command.
-    fn as_reply(mut req: Vec<u8>, reply_cmd: u8) -> Vec<u8> {
-        req[0] = reply_cmd;
-        req
-    }
 
     /// The attributes of the first nest of type `ty` in a genl payload, as (type, payload).
     fn nest_attrs(genl: &[u8], ty: u16) -> Vec<(u16, Vec<u8>)> {
@@ -934,28 +557,6 @@ mod tests {
             );
         }
         assert!(encode_new_service(&Service::new(v4_key(), "fifteen-chars-x")).is_ok());
-    }
-
-    #[test]
-    fn get_family_request_and_reply() {
-        // CTRL_CMD_GETFAMILY v1, FAMILY_NAME "IPVS\0" (len 9, padded to 12).
-        assert_eq!(
-            encode_get_family("IPVS"),
-            [3, 1, 0, 0, 9, 0, 2, 0, b'I', b'P', b'V', b'S', 0, 0, 0, 0]
-        );
-        #[rustfmt::skip]
-        let reply: Vec<u8> = [
-            &[1u8, 2, 0, 0][..],                             // NEWFAMILY, ctrl version 2
-            &[9, 0, 2, 0, b'I', b'P', b'V', b'S', 0, 0, 0, 0], // FAMILY_NAME
-            &[6, 0, 1, 0], &0x23u16.to_ne_bytes(), &[0, 0],  // FAMILY_ID 0x23
-            &[8, 0, 3, 0], &1u32.to_ne_bytes(),              // VERSION
-            &[8, 0, 0x80 | 6, 0x80], &[4, 0, 1, 0],          // OPS nest (NLA_F_NESTED), skipped
-        ].concat();
-        assert_eq!(decode_family_id(&reply), Ok(0x23));
-        assert_eq!(
-            decode_family_id(&reply[..16]),
-            Err(DecodeError::Missing("CTRL_ATTR_FAMILY_ID"))
-        );
     }
 
     /// A service dump entry laid out as ip_vs_genl_fill_service (6.1) writes it for
@@ -1160,106 +761,5 @@ mod tests {
                 value: 132
             })
         );
-    }
-
-    #[test]
-    fn nlmsg_framing_round_trip() {
-        let payload = encode_dump_services();
-        let a = encode_nlmsg(0x23, 0x301, 7, &payload);
-        let b = encode_nlmsg(NLMSG_DONE, 2, 7, &0i32.to_ne_bytes());
-        assert_eq!(&a[..4], &24u32.to_ne_bytes());
-        let both = [a, b].concat();
-        let msgs = split_nlmsgs(&both).unwrap();
-        assert_eq!(msgs.len(), 2);
-        assert_eq!(
-            msgs[0],
-            NlMsg {
-                msg_type: 0x23,
-                flags: 0x301,
-                seq: 7,
-                payload: &payload
-            }
-        );
-        assert_eq!(msgs[1].msg_type, NLMSG_DONE);
-        assert!(matches!(
-            split_nlmsgs(&both[..30]),
-            Err(DecodeError::Truncated { .. })
-        ));
-        assert!(matches!(
-            split_nlmsgs(&both[..8]),
-            Err(DecodeError::Truncated {
-                what: "netlink header",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn absorb_collects_a_multipart_dump_until_done() {
-        let fam = 0x23;
-        let s1 = as_reply(
-            encode_new_service(&Service::new(v4_key(), "rr")).unwrap(),
-            cmd::NEW_SERVICE,
-        );
-        let s2 = as_reply(
-            encode_new_service(&Service::new(v6_key(), "rr")).unwrap(),
-            cmd::NEW_SERVICE,
-        );
-        let stale = encode_nlmsg(fam, 2, 4, &s2);
-        let first = [stale, encode_nlmsg(fam, 2, 5, &s1)].concat();
-        let second = [
-            encode_nlmsg(fam, 2, 5, &s2),
-            encode_nlmsg(NLMSG_DONE, 2, 5, &0i32.to_ne_bytes()),
-        ]
-        .concat();
-        let mut out = Vec::new();
-        assert_eq!(
-            absorb_datagram(&first, 5, fam, &mut out),
-            Ok(Progress::More)
-        );
-        assert_eq!(
-            absorb_datagram(&second, 5, fam, &mut out),
-            Ok(Progress::Done)
-        );
-        assert_eq!(
-            out,
-            [s1, s2],
-            "the message with the stale sequence number must be ignored"
-        );
-    }
-
-    #[test]
-    fn absorb_reports_acks_and_errors() {
-        let req = encode_nlmsg(0x23, 5, 9, &encode_del_service(&v4_key()));
-        let ack = |code: i32| {
-            let mut p = code.to_ne_bytes().to_vec();
-            p.extend_from_slice(&req[..NLMSG_HDRLEN]);
-            encode_nlmsg(NLMSG_ERROR, 0x100, 9, &p)
-        };
-        let mut out = Vec::new();
-        assert_eq!(
-            absorb_datagram(&ack(0), 9, 0x23, &mut out),
-            Ok(Progress::Done)
-        );
-        assert_eq!(
-            absorb_datagram(&ack(-libc::ESRCH), 9, 0x23, &mut out),
-            Ok(Progress::Failed(libc::ESRCH))
-        );
-        // An error for another request is not ours.
-        assert_eq!(
-            absorb_datagram(&ack(-libc::EEXIST), 8, 0x23, &mut out),
-            Ok(Progress::More)
-        );
-        let done_err = encode_nlmsg(NLMSG_DONE, 2, 9, &(-libc::EINVAL).to_ne_bytes());
-        assert_eq!(
-            absorb_datagram(&done_err, 9, 0x23, &mut out),
-            Ok(Progress::Failed(libc::EINVAL))
-        );
-        let short = encode_nlmsg(NLMSG_ERROR, 0, 9, &[1, 2]);
-        assert!(matches!(
-            absorb_datagram(&short, 9, 0x23, &mut out),
-            Err(DecodeError::Truncated { .. })
-        ));
-        assert!(out.is_empty());
     }
 }
