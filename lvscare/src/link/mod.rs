@@ -1,13 +1,13 @@
 //! The VIP's dummy link, its host addresses and the preferred source of its local route, kept in
 //! shape over rtnetlink (no `ip` binary). This module only assembles its parts:
 //!
-//! - [`plan`](self::plan): the pure planners ([`plan_link`], [`plan_address`],
-//!   [`plan_local_route`]), which never touch the kernel, so the decisions are unit-tested
-//!   without one;
+//! - `plan`: the pure planners ([`plan_link`], [`plan_address`], [`plan_local_route`]), which
+//!   never touch the kernel, so the decisions are unit-tested without one;
 //! - `msg`: decoding the kernel's rtnetlink messages and building requests;
 //! - `socket`: one request at a time over a NETLINK_ROUTE socket;
 //! - `links`: [`Links`], whose every `ensure_*` call observes the kernel, asks a planner what is
-//!   wrong, applies the planned operations and observes again, until the planner is satisfied.
+//!   wrong, applies the planned operations and observes again, until the planner is satisfied;
+//! - `error`: [`LinkError`], naming the operation and the fix.
 //!
 //! Call order each tick: [`Links::ensure_dummy`] (its ifindex changes if the link was re-created),
 //! then [`Links::ensure_address`], then [`Links::ensure_local_route_src`] for every VIP. Kernel
