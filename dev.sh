@@ -42,6 +42,13 @@ case "${1:-}" in
     # kubeadm-patch first: it builds the patched kubeadm that a real-kernel test then uses.
     rc=0
     ./kubeadm-patch/test.sh | tee "$log" || rc=1
+    # The real offline package (cached in /var/cache/seal-package) for the real-cluster test.
+    if pkg=$(./package/build.sh --install-deps | tail -n1); then
+      export SEAL_PACKAGE=$pkg
+    else
+      echo "dev.sh: package/build.sh failed" >&2
+      rc=1
+    fi
     cargo build --workspace --all-targets
     cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log" || rc=1
     # One closing line for the whole run (cargo's own last line is the doc-tests' summary).

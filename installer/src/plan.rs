@@ -210,9 +210,10 @@ pub fn distribute(hosts: &[IpAddr], package: &std::path::Path, package_sha256: &
                     remote: paths::PACKAGE.into(),
                     mode: 0o600,
                 },
+                // A real package is hundreds of MB: unpacking takes minutes on a slow host.
                 run(
                     format!("tar -xzf {} -C {}", paths::PACKAGE, paths::UNPACK_DIR),
-                    SHORT,
+                    LONG,
                 ),
                 run("bash /root/kube/shell/init.sh", LONG),
                 run(
@@ -368,6 +369,14 @@ pub fn join_nodes(i: &Inputs, nodes: &[IpAddr]) -> Stage {
                 },
                 lvscare_once(i),
                 kubeadm_config(&i.join_node_config),
+                // An earlier join that died half-way (its run killed, the link lost) left files
+                // that make kubeadm's preflight refuse a new one; a node holds no cluster state,
+                // so it is reset first. (kubeadm reset leaves lvscare's IPVS rules alone.)
+                run(
+                    "if [ ! -f /etc/kubernetes/kubelet.conf ] && { [ -e /etc/kubernetes/bootstrap-kubelet.conf ] || \
+                     [ -e /etc/kubernetes/pki/ca.crt ] || [ -e /var/lib/kubelet/config.yaml ]; }; then kubeadm reset -f; fi",
+                    LONG,
+                ),
                 kubeadm_join(),
             ],
         })
@@ -691,6 +700,17 @@ mod tests {
         assert!(
             once < join,
             "lvscare rules must exist before the node joins: {cmds:?}"
+        );
+        // A half-done earlier join is reset just before the join, and only then.
+        let reset = cmds
+            .iter()
+            .position(|c| c.contains("kubeadm reset -f"))
+            .expect("reset");
+        assert_eq!(reset + 1, join);
+        assert!(
+            cmds[reset].starts_with("if [ ! -f /etc/kubernetes/kubelet.conf ]"),
+            "{}",
+            cmds[reset]
         );
         assert!(
             cmds[once].contains("--rs 192.168.0.4:6443")

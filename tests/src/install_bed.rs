@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 /// root's password on the VMs (no single quote: the test bed hands it over inside single quotes).
 pub const PASSWORD: &str = "s3cret $pecial \"chars\"";
+/// A non-root user on every VM, who becomes root through sudo with [`PASSWORD`].
+pub const SUDO_USER: &str = "seal";
 /// The VIP every test cluster uses (the installer's default).
 pub const VIP: &str = "10.103.97.2";
 const HOST_SCRIPT: &str = "source /seal/lib.sh\nready up\nwait_for_stop\n";
@@ -52,14 +54,49 @@ pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
     (key, public)
 }
 
+/// A VM of a real-cluster bed: its name, vCPUs and memory.
+#[derive(Debug, Clone, Copy)]
+pub struct HostShape<'a> {
+    /// Hostname.
+    pub name: &'a str,
+    /// Virtual CPUs (kubeadm's preflight wants 2 on a control plane).
+    pub cpus: u32,
+    /// Memory in MiB.
+    pub memory_mb: u32,
+}
+
+/// The real offline package (package/build.sh, cached under /var/cache/seal-package): built
+/// here when missing. `SEAL_PACKAGE` names another one.
+pub fn real_package() -> PathBuf {
+    if let Some(p) = std::env::var_os("SEAL_PACKAGE") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("bash")
+        .arg(root.join("package/build.sh"))
+        .arg("--install-deps")
+        .output()
+        .expect("package/build.sh");
+    assert!(
+        out.status.success(),
+        "package/build.sh failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string();
+    PathBuf::from(path)
+}
+
 impl Bed {
-    /// Boots `names` (10.77.0.11 onwards) with sshd taking `PASSWORD` and the test key.
+    /// Boots `names` (10.77.0.11 onwards) with sshd taking `PASSWORD` and the test key, and the
+    /// test package of TEST DOUBLES (the fast tier: no systemd, 1 vCPU and 768 MiB a VM).
     pub fn start(test: &str, names: &[&str]) -> Option<Bed> {
-        let kernel = kernel_or_skip(test)?;
         let dir = std::env::temp_dir().join(format!("seal-install-{test}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("home")).expect("tmp dir");
-        let (key, public) = keypair(&dir, "id_ed25519");
+        fs::create_dir_all(&dir).expect("tmp dir");
         let package = dir.join("kube1.20.2.tar.gz");
         let made = Command::new("bash")
             .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("package/make-package.sh"))
@@ -67,16 +104,55 @@ impl Bed {
             .status()
             .expect("make-package.sh");
         assert!(made.success());
+        let shapes: Vec<HostShape> = names
+            .iter()
+            .map(|name| HostShape {
+                name,
+                cpus: 1,
+                memory_mb: 768,
+            })
+            .collect();
+        Bed::boot(test, dir, package, &shapes, false)
+    }
+
+    /// Boots real hosts for a real cluster: systemd as PID 1, the real package.
+    pub fn start_real(test: &str, shapes: &[HostShape]) -> Option<Bed> {
+        let dir = std::env::temp_dir().join(format!("seal-install-{test}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("tmp dir");
+        // Skip (outside CI) before building anything when VMs cannot run here.
+        kernel_or_skip(test)?;
+        let package = real_package();
+        Bed::boot(test, dir, package, shapes, true)
+    }
+
+    fn boot(
+        test: &str,
+        dir: PathBuf,
+        package: PathBuf,
+        shapes: &[HostShape],
+        systemd: bool,
+    ) -> Option<Bed> {
+        let kernel = kernel_or_skip(test)?;
+        fs::create_dir_all(dir.join("home")).expect("tmp dir");
+        let (key, public) = keypair(&dir, "id_ed25519");
         let mut lan = Lan::create().expect("LAN");
         let mut hosts = Vec::new();
-        for (i, name) in names.iter().enumerate() {
-            let mut spec = VmSpec::new(name, HOST_SCRIPT, Duration::from_secs(1800));
-            spec.cpus = 1;
-            spec.memory_mb = 768;
-            spec.net = Some(lan.attach().expect("tap"));
+        for (i, shape) in shapes.iter().enumerate() {
+            let name = &shape.name;
+            let mut spec = VmSpec::new(name, HOST_SCRIPT, Duration::from_secs(3600));
+            spec.cpus = shape.cpus;
+            spec.memory_mb = shape.memory_mb;
+            spec.systemd = systemd;
+            let mut net = lan.attach().expect("tap");
+            if systemd {
+                net.gateway = Some(crate::lan::HOST_IP.to_string());
+            }
+            spec.net = Some(net);
             spec.sshd = Some(SshdConfig {
                 authorized_keys: Some(public.clone()),
                 root_password: Some(PASSWORD.into()),
+                sudo_user: Some(SUDO_USER.into()),
             });
             let vm = Vm::start(&kernel, &spec).expect("start VM");
             hosts.push(Host {

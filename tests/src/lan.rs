@@ -68,6 +68,7 @@ impl Lan {
             tap,
             mac: format!("52:54:00:77:00:{host:02x}"),
             ip_cidr: format!("10.77.0.{host}/24"),
+            gateway: None,
         })
     }
 

@@ -20,6 +20,9 @@ pub struct NetConfig {
     pub mac: String,
     /// Address of `eth0` in CIDR form.
     pub ip_cidr: String,
+    /// Default gateway (none: the VM has only its LAN route). Kubernetes takes a node's address
+    /// from its default route; the LAN's host side has no uplink, so nothing leaves it.
+    pub gateway: Option<String>,
 }
 
 /// sshd settings for a VM that must be reachable over SSH.
@@ -29,6 +32,9 @@ pub struct SshdConfig {
     pub authorized_keys: Option<String>,
     /// Root's password (password authentication is enabled when set).
     pub root_password: Option<String>,
+    /// A non-root user made on the VM, with the same keys and password as root, who may run
+    /// anything through sudo after giving that password.
+    pub sudo_user: Option<String>,
 }
 
 /// What to boot and run.
@@ -170,15 +176,17 @@ impl Vm {
             write("authorized_keys", keys.as_bytes())?;
         }
         let conf = format!(
-            "SEAL_HOSTNAME='{}'\nSEAL_KVER='{}'\nSEAL_MODDIR='{}'\nSEAL_MODULES='{}'\nSEAL_IP='{}'\nSEAL_GATEWAY=''\nSEAL_SSHD='{}'\nSEAL_ROOT_PASSWORD='{}'\nSEAL_SYSTEMD='{}'\n",
+            "SEAL_HOSTNAME='{}'\nSEAL_KVER='{}'\nSEAL_MODDIR='{}'\nSEAL_MODULES='{}'\nSEAL_IP='{}'\nSEAL_GATEWAY='{}'\nSEAL_SSHD='{}'\nSEAL_ROOT_PASSWORD='{}'\nSEAL_SYSTEMD='{}'\nSEAL_SUDO_USER='{}'\n",
             spec.name,
             kernel.release,
             kernel.moddir.display(),
             spec.modules.join(" "),
             spec.net.as_ref().map(|n| n.ip_cidr.as_str()).unwrap_or(""),
+            spec.net.as_ref().and_then(|n| n.gateway.as_deref()).unwrap_or(""),
             if sshd.is_some() { "1" } else { "0" },
             sshd.as_ref().and_then(|s| s.root_password.as_deref()).unwrap_or(""),
             if spec.systemd { "1" } else { "0" },
+            sshd.as_ref().and_then(|s| s.sudo_user.as_deref()).unwrap_or(""),
         );
         write("vm.conf", conf.as_bytes())?;
 

@@ -33,6 +33,7 @@ fn one_vm_runs_a_command_on_another_over_ssh() {
     server_spec.sshd = Some(SshdConfig {
         authorized_keys: Some(public),
         root_password: None,
+        sudo_user: None,
     });
     let mut client_spec = VmSpec::new("vm-b", CLIENT, Duration::from_secs(180));
     client_spec.cpus = 1;

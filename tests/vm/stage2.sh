@@ -53,6 +53,14 @@ if [ "$SEAL_SSHD" = 1 ]; then
   cp /etc/ssh/ssh_host_ed25519_key.pub /seal/results/host_ed25519_key.pub
   [ -f /seal/authorized_keys ] && cp /seal/authorized_keys /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
   [ -n "$SEAL_ROOT_PASSWORD" ] && echo "root:$SEAL_ROOT_PASSWORD" | chpasswd
+  if [ -n "${SEAL_SUDO_USER:-}" ]; then
+    useradd -m -s /bin/bash "$SEAL_SUDO_USER"
+    [ -n "$SEAL_ROOT_PASSWORD" ] && echo "$SEAL_SUDO_USER:$SEAL_ROOT_PASSWORD" | chpasswd
+    mkdir -p "/home/$SEAL_SUDO_USER/.ssh"
+    [ -f /root/.ssh/authorized_keys ] && cp /root/.ssh/authorized_keys "/home/$SEAL_SUDO_USER/.ssh/"
+    chown -R "$SEAL_SUDO_USER:" "/home/$SEAL_SUDO_USER/.ssh" && chmod 700 "/home/$SEAL_SUDO_USER/.ssh"
+    echo "$SEAL_SUDO_USER ALL=(ALL:ALL) ALL" > "/etc/sudoers.d/$SEAL_SUDO_USER" && chmod 440 "/etc/sudoers.d/$SEAL_SUDO_USER"
+  fi
   /usr/sbin/sshd -o HostKey=/etc/ssh/ssh_host_ed25519_key -o PermitRootLogin=yes -o PasswordAuthentication=yes -o UseDNS=no \
     -o KbdInteractiveAuthentication=no -E /seal/results/sshd.log || echo "stage2: sshd failed" >&2
 fi
@@ -62,4 +70,10 @@ cd /seal
 /bin/bash /seal/script > /seal/output.log 2>&1 < /dev/null
 echo $? > /seal/exit-code.tmp && mv /seal/exit-code.tmp /seal/exit-code
 echo "seal-stage2: script done"
+if [ "${SEAL_SYSTEMD:-0}" = 1 ]; then
+  # /seal is written through (no cache), so the results are on the host already; a full sync
+  # can hang on the runtime's mounts. Power off at once, as the other mode's init does.
+  sync -f /seal/exit-code
+  systemctl poweroff --force --force
+fi
 sync

@@ -7,6 +7,7 @@ STATE=/var/lib/seal
 LIST=$STATE/installed.list
 
 if [[ -d /run/systemd/system ]]; then
+	systemctl disable --now seal-pod-routes.timer >/dev/null 2>&1 || true
 	systemctl disable --now kubelet >/dev/null 2>&1 || true
 	systemctl disable --now containerd >/dev/null 2>&1 || true
 fi
@@ -18,7 +19,8 @@ sleep 1
 for root in /run/containerd /var/lib/containerd /var/lib/kubelet/pods /run/netns/cni-; do
 	grep -o " ${root}[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 done
-# The pod network containerd made from its template.
+# The pod network: routes to other hosts' pod subnets, and what containerd made from its template.
+ip route show proto 199 | while read -r dst _; do ip route del "$dst" proto 199 2>/dev/null; done
 ip link del cni0 2>/dev/null || true
 rm -f /etc/cni/net.d/10-containerd-net.conflist
 rmdir /etc/cni/net.d /etc/cni 2>/dev/null || true
@@ -36,7 +38,9 @@ if [[ -f $LIST ]]; then
 		[[ -n $f ]] && rm -f "$f"
 	done <"$LIST"
 fi
-rmdir /etc/systemd/system/kubelet.service.d /etc/containerd /opt/cni/bin /opt/cni 2>/dev/null || true
+rmdir /etc/systemd/system/kubelet.service.d /etc/containerd /opt/cni/bin /opt/cni /usr/local/lib/seal \
+	/usr/local/lib/seal-netfilter/bin /usr/local/lib/seal-netfilter/lib /usr/local/lib/seal-netfilter/xtables \
+	/usr/local/lib/seal-netfilter 2>/dev/null || true
 rm -rf "$STATE"
 [[ -d /run/systemd/system ]] && systemctl daemon-reload 2>/dev/null
 log "done"

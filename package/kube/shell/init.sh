@@ -24,26 +24,31 @@ STATE=/var/lib/seal
 mkdir -p "$STATE"
 LIST=$STATE/installed.list
 touch "$LIST"
-# put SRC DEST MODE: installs a file and records it (once) for clean.sh.
+# Re-runs append the same paths again; keep the list unique at the end.
+trap 'sort -u -o "$LIST" "$LIST"' EXIT
+# put SRC DEST MODE: installs a file and records it for clean.sh.
 put() {
 	install -D -m "$3" "$1" "$2"
-	grep -qxF "$2" "$LIST" || printf '%s\n' "$2" >>"$LIST"
+	printf '%s\n' "$2" >>"$LIST"
 }
 
 log "installing binaries"
 for b in kubeadm kubelet kubectl; do put "bin/$b" "/usr/bin/$b" 0755; done
 for b in containerd containerd-shim-runc-v2 ctr runc crictl; do put "bin/$b" "/usr/local/bin/$b" 0755; done
-for p in cni/*; do put "$p" "/opt/cni/bin/$(basename "$p")" 0755; done
+mkdir -p /opt/cni/bin
+cp -a cni/. /opt/cni/bin/
+(cd cni && find . -type f) | sed "s|^\.|/opt/cni/bin|" >>"$LIST"
 # iptables and conntrack from the package only where the host has none of its own.
 if ! command -v iptables >/dev/null 2>&1 || ! command -v conntrack >/dev/null 2>&1; then
 	NF=/usr/local/lib/seal-netfilter
-	for f in netfilter/bin/* netfilter/lib/* netfilter/xtables/*; do
-		put "$f" "$NF/${f#netfilter/}" 0755
-	done
-	wrap() { # wrap NAME BINARY: a command that runs the package's binary with its own libraries
-		printf '#!/bin/sh
-XTABLES_LIBDIR=%s/xtables LD_LIBRARY_PATH=%s/lib exec -a %s %s/bin/%s "$@"
-' \
+	# One copy of the folder (process starts are dear on a slow host), every file recorded.
+	mkdir -p "$NF"
+	cp -a netfilter/. "$NF/"
+	(cd netfilter && find . -type f -o -type l) | sed "s|^\.|$NF|" >>"$LIST"
+	# wrap NAME BINARY: a command that runs the package's binary with its own libraries (bash:
+	# a multi-call binary needs its name in argv[0], which only bash's exec -a sets).
+	wrap() {
+		printf '#!/bin/bash\nXTABLES_LIBDIR=%s/xtables LD_LIBRARY_PATH=%s/lib exec -a %s %s/bin/%s "$@"\n' \
 			"$NF" "$NF" "$1" "$NF" "$2" >"$STATE/wrap"
 		command -v "$1" >/dev/null 2>&1 || put "$STATE/wrap" "/usr/local/sbin/$1" 0755
 	}
@@ -52,8 +57,8 @@ XTABLES_LIBDIR=%s/xtables LD_LIBRARY_PATH=%s/lib exec -a %s %s/bin/%s "$@"
 	done
 	wrap conntrack conntrack
 	rm -f "$STATE/wrap"
-	/usr/local/sbin/iptables --version >/dev/null 2>&1 || command -v iptables >/dev/null ||
-		die "the package's iptables does not run on this host"
+	iptables --version >/dev/null 2>&1 || die "the package's iptables does not run on this host ($(iptables --version 2>&1 | head -n1))"
+	conntrack --version >/dev/null 2>&1 || die "the package's conntrack does not run on this host"
 fi
 put conf/containerd.toml /etc/containerd/config.toml 0644
 put conf/cni.template /etc/containerd/cni.template 0644
@@ -105,6 +110,13 @@ if [[ -f images/images.list ]]; then
 			die "image $image is not in containerd after the import"
 	done <images/images.list
 fi
+
+# Pod subnets routed between hosts once they have joined.
+put shell/pod-routes.sh /usr/local/lib/seal/pod-routes.sh 0755
+put conf/seal-pod-routes.service /etc/systemd/system/seal-pod-routes.service 0644
+put conf/seal-pod-routes.timer /etc/systemd/system/seal-pod-routes.timer 0644
+systemctl daemon-reload
+systemctl enable --now seal-pod-routes.timer >/dev/null 2>&1 || die "systemctl enable seal-pod-routes.timer failed"
 
 # kubeadm starts kubelet once it has written its configuration.
 systemctl enable kubelet >/dev/null 2>&1 || die "systemctl enable kubelet failed"

@@ -1,0 +1,418 @@
+//! A REAL Kubernetes v1.20.2 cluster built by `seal-install init` from the real offline package
+//! (package/build.sh): kubeadm, kubelet, containerd, etcd and every control-plane component run
+//! for real in VMs with systemd as PID 1. No double of any Kubernetes component is involved; the
+//! witnesses are kubectl (on the master and, through lvscare's VIP, on the node), crictl,
+//! ipvsadm and the system ssh client.
+//!
+//! One master (2 vCPUs, as kubeadm's preflight requires of a control plane) and two nodes
+//! (1 vCPU each): what two emulated cores carry in CI. `init` builds m1 + n1; `join` adds n2 as
+//! a non-root user through sudo, killed during n2's kubeadm join and re-run, with lvscare's
+//! manifest failing once after the join (the re-run must not join again); pods on n1 and n2
+//! reach each other; then n1 is cleaned.
+
+use seal_testbed::install_bed::{stderr, Bed, HostShape, PASSWORD, SUDO_USER, VIP};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Polls `probe` on `host` until its output satisfies `ok`; returns the last output.
+fn wait_for(
+    bed: &Bed,
+    host: &str,
+    what: &str,
+    limit: Duration,
+    probe: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
+    let start = Instant::now();
+    loop {
+        let out = bed.on(host, probe);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && ok(&text) {
+            eprintln!("{what}: after {:.0}s", start.elapsed().as_secs_f64());
+            return text;
+        }
+        if start.elapsed() > limit {
+            let diag = bed.on(
+                host,
+                "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes,pods -A -o wide 2>&1; \
+                 journalctl -u kubelet --no-pager -n 30 2>&1; crictl ps -a 2>&1",
+            );
+            panic!(
+                "timed out after {limit:?} waiting for {what}; last output:\n{text}\n{}\n--- diagnostics on {host} ---\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&diag.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+}
+
+const KUBECTL: &str = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
+
+/// `name phase image nodeName` of every kube-system pod.
+fn pods(bed: &Bed) -> String {
+    bed.text(
+        "m1",
+        &format!(
+            "{KUBECTL} get pods -n kube-system -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.status.phase}} {{.spec.containers[0].image}} {{.spec.nodeName}}{{\"\\n\"}}{{end}}'"
+        ),
+    )
+}
+
+#[test]
+fn real_cluster_init_node_clean() {
+    let t0 = Instant::now();
+    let shapes = [
+        HostShape {
+            name: "m1",
+            cpus: 2,
+            memory_mb: 3072,
+        },
+        HostShape {
+            name: "n1",
+            cpus: 1,
+            memory_mb: 2048,
+        },
+    ];
+    let Some(bed) = Bed::start_real("real_cluster_init_node_clean", &shapes) else {
+        return;
+    };
+    eprintln!("VMs up in {:.1}s", t0.elapsed().as_secs_f64());
+    let n1_hosts_before = bed.text("n1", "cat /etc/hosts");
+    // Nothing of Kubernetes on the hosts beforehand (they are this machine's root underneath).
+    for h in ["m1", "n1", "n2"] {
+        let out = bed.on(
+            h,
+            "command -v kubeadm kubelet containerd crictl; systemctl is-active containerd kubelet",
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .all(|l| l != "active" && !l.starts_with('/')),
+            "{h} is not clean"
+        );
+    }
+
+    let key = bed.key.display().to_string();
+    let args = bed.init_args(&["m1"], &["n1"], &["--pk", &key]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (out, took) = bed.run(&argv);
+    assert!(out.status.success(), "init failed: {}", stderr(&out));
+    eprintln!(
+        "seal-install init (1 + 1, real package) took {:.0}s",
+        took.as_secs_f64()
+    );
+
+    // Every Node Ready (the CNI config comes from containerd's template once the podCIDR is set).
+    wait_for(
+        &bed,
+        "m1",
+        "both nodes Ready",
+        Duration::from_secs(600),
+        &format!("{KUBECTL} get nodes --no-headers"),
+        |t| {
+            t.lines()
+                .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
+                .count()
+                == 2
+        },
+    );
+
+    // The control plane, kube-proxy on both hosts, and lvscare's static pod on the node, all
+    // Running; lvscare from the package's image.
+    let listing = wait_for(
+        &bed,
+        "m1",
+        "control plane, kube-proxy and lvscare Running",
+        Duration::from_secs(600),
+        &format!("{KUBECTL} get pods -n kube-system --no-headers"),
+        |t| {
+            let running = |prefix: &str| {
+                t.lines()
+                    .filter(|l| l.starts_with(prefix) && l.contains(" Running "))
+                    .count()
+            };
+            running("etcd-m1") == 1
+                && running("kube-apiserver-m1") == 1
+                && running("kube-controller-manager-m1") == 1
+                && running("kube-scheduler-m1") == 1
+                && running("kube-proxy-") == 2
+                && running("kube-lvscare-n1") == 1
+        },
+    );
+    eprintln!("{listing}");
+    let p = pods(&bed);
+    let lv = p
+        .lines()
+        .find(|l| l.starts_with("kube-lvscare-n1 "))
+        .expect("lvscare pod");
+    assert!(lv.contains(" lvscare:v"), "{lv}");
+    let lv_image = bed.text("n1", "crictl -r unix:///run/containerd/containerd.sock ps --no-trunc 2>/dev/null; crictl -r unix:///run/containerd/containerd.sock images");
+    assert!(lv_image.contains("docker.io/library/lvscare"), "{lv_image}");
+
+    // kube-proxy runs in IPVS mode, has synced (its own service for the apiserver is in the
+    // table), and lvscare's virtual server with the master is still intact on the node.
+    let mode = bed.text("n1", "curl -s http://127.0.0.1:10249/proxyMode");
+    assert_eq!(mode.trim(), "ipvs");
+    let table = wait_for(
+        &bed,
+        "n1",
+        "kube-proxy's IPVS sync on the node",
+        Duration::from_secs(300),
+        "ipvsadm -Ln",
+        |t| t.contains("10.96.0.1:443"),
+    );
+    let m1 = bed.ip("m1");
+    assert!(table.contains(&format!("TCP  {VIP}:6443")), "{table}");
+    assert!(table.contains(&format!("{m1}:6443")), "{table}");
+    // A second look after more kube-proxy syncs (its period is 30 s).
+    std::thread::sleep(Duration::from_secs(35));
+    let table = bed.text("n1", "ipvsadm -Ln");
+    assert!(
+        table.contains(&format!("TCP  {VIP}:6443")) && table.contains(&format!("{m1}:6443")),
+        "{table}"
+    );
+
+    // From the node, kubectl through apiserver.cluster.local (-> the VIP -> lvscare -> m1).
+    let server = bed.text("n1", "grep server: /etc/kubernetes/kubelet.conf");
+    assert!(
+        server.contains("https://apiserver.cluster.local:6443"),
+        "{server}"
+    );
+    let me = bed.text(
+        "n1",
+        "kubectl --kubeconfig /etc/kubernetes/kubelet.conf get node n1 --no-headers",
+    );
+    assert!(me.starts_with("n1 "), "{me}");
+
+    // A pod scheduled on the node runs (from the package's pause image: nothing is pulled).
+    bed.text(
+        "m1",
+        &format!(
+            "{KUBECTL} run probe --image=k8s.gcr.io/pause:3.2 --image-pull-policy=Never \
+         --overrides='{{\"spec\":{{\"nodeName\":\"n1\"}}}}' --restart=Never"
+        ),
+    );
+    wait_for(
+        &bed,
+        "m1",
+        "a pod on the node Running",
+        Duration::from_secs(300),
+        &format!("{KUBECTL} get pod probe -o jsonpath='{{.status.phase}} {{.status.podIP}}'"),
+        |t| t.starts_with("Running 100."),
+    );
+
+    // Offline: the only pull (kubeadm's preflight asking for CoreDNS) went to the refusing
+    // loopback mirror; no registry was reached.
+    let pulls = bed.text(
+        "m1",
+        "journalctl -u containerd --no-pager | grep -i 'PullImage' || true",
+    );
+    assert!(
+        pulls.lines().all(|l| !l.contains("PullImage")
+            || l.contains("127.0.0.1:1")
+            || l.contains("coredns")),
+        "{pulls}"
+    );
+
+    join_n2_killed_trapped_resumed(&bed, &key);
+    pods_reach_each_other_across_nodes(&bed);
+
+    // clean of the node: drained and deleted from the cluster, its hosts file as before,
+    // nothing of the package, the runtime or lvscare left.
+    let ip_n1 = bed.ip("n1");
+    let (out, took) = bed.run(&[
+        "clean",
+        "--node",
+        &ip_n1,
+        "--pk",
+        &key,
+        "--connect-timeout",
+        "60",
+    ]);
+    assert!(out.status.success(), "clean failed: {}", stderr(&out));
+    eprintln!("clean --node took {:.0}s", took.as_secs_f64());
+    let nodes = bed.text("m1", &format!("{KUBECTL} get nodes --no-headers"));
+    assert!(!nodes.lines().any(|l| l.starts_with("n1 ")), "{nodes}");
+    assert_eq!(bed.text("n1", "cat /etc/hosts"), n1_hosts_before);
+    let left = bed.text(
+        "n1",
+        "cat /proc/net/ip_vs; ip -o link show lvscare 2>/dev/null; ip -o link show cni0 2>/dev/null; \
+         ls -d /etc/kubernetes /var/lib/seal /var/lib/kubelet/pki /etc/containerd /opt/cni/bin \
+         /etc/systemd/system/kubelet.service /etc/systemd/system/containerd.service /usr/bin/kubeadm \
+         /usr/bin/lvscare /usr/local/bin/containerd /usr/local/sbin/iptables /root/kube /root/kube.tar.gz 2>/dev/null; \
+         find /var/lib/containerd -mindepth 1 | head -3; ip route show proto 199; \
+         systemctl is-active kubelet containerd seal-pod-routes.timer 2>/dev/null; true",
+    );
+    eprintln!("left on n1 after clean:\n{left}");
+    let vip_hex = format!(
+        "{:08X}",
+        u32::from(VIP.parse::<std::net::Ipv4Addr>().unwrap())
+    );
+    assert!(
+        !left.contains(&vip_hex),
+        "lvscare's IPVS service left: {left}"
+    );
+    let leftover: Vec<&str> = left
+        .lines()
+        .filter(|l| {
+            !l.starts_with("IP Virtual Server")
+                && !l.starts_with("Prot ")
+                && !l.trim().is_empty()
+                && *l != "inactive"
+                && *l != "unknown"
+        })
+        .collect();
+    assert!(leftover.is_empty(), "left on n1 after clean: {leftover:?}");
+    eprintln!("total {:.0}s", t0.elapsed().as_secs_f64());
+}
+
+/// `join --node n2` as the sudo user: SIGKILLed while n2's kubeadm join runs, then re-run with
+/// lvscare's manifest write failing (a folder where its temp file goes), then re-run again.
+fn join_n2_killed_trapped_resumed(bed: &Bed, key: &str) {
+    let n2 = bed.ip("n2");
+    let join = [
+        "join",
+        "--node",
+        &n2,
+        "--pk",
+        key,
+        "--user",
+        SUDO_USER,
+        "--connect-timeout",
+        "60",
+    ];
+    bed.text("n2", "mkdir -p /etc/kubernetes/kube-lvscare.yaml.tmp");
+    let mut child = bed
+        .installer(&join)
+        .env("SEAL_PASSWD", PASSWORD)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("seal-install join");
+    let start = Instant::now();
+    loop {
+        let busy = bed.on("n2", "pgrep -f 'kubeadm join' >/dev/null");
+        if busy.status.success() {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "join ended before n2's kubeadm join ran"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(900),
+            "n2's kubeadm join never started"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    child.kill().expect("kill seal-install");
+    let _ = child.wait();
+    eprintln!(
+        "join killed during n2's kubeadm join after {:.0}s",
+        start.elapsed().as_secs_f64()
+    );
+
+    let run = |what: &str| {
+        let started = Instant::now();
+        let out = bed
+            .installer(&join)
+            .env("SEAL_PASSWD", PASSWORD)
+            .output()
+            .expect("seal-install");
+        let err = stderr(&out);
+        eprintln!(
+            "--- join n2 ({what}, {:.0}s, {})\n{err}",
+            started.elapsed().as_secs_f64(),
+            out.status
+        );
+        (out.status.success(), err)
+    };
+    // The re-run joins (or finds the join done), then fails on the manifest, naming host and step.
+    let (ok, err) = run("re-run, manifest trap");
+    assert!(!ok, "the manifest trap should have failed the run: {err}");
+    assert!(
+        err.contains(&n2) && err.contains("step \"lvscare\""),
+        "{err}"
+    );
+    assert!(
+        bed.on("n2", "test -f /etc/kubernetes/kubelet.conf")
+            .status
+            .success(),
+        "n2 is not joined"
+    );
+    bed.text("n2", "rmdir /etc/kubernetes/kube-lvscare.yaml.tmp");
+    // The last re-run must not join again (real kubeadm would refuse: kubelet.conf exists).
+    let (ok, err) = run("re-run");
+    assert!(ok, "join did not complete: {err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains(&n2) && l.contains("join node: already done, skipped")),
+        "{err}"
+    );
+
+    wait_for(
+        bed,
+        "m1",
+        "n2 Ready with its lvscare pod Running",
+        Duration::from_secs(600),
+        &format!(
+            "{KUBECTL} get nodes n2 --no-headers; {KUBECTL} get pods -n kube-system --no-headers"
+        ),
+        |t| {
+            t.lines()
+                .any(|l| l.starts_with("n2 ") && l.split_whitespace().nth(1) == Some("Ready"))
+                && t.lines()
+                    .any(|l| l.starts_with("kube-lvscare-n2 ") && l.contains(" Running "))
+        },
+    );
+    let table = bed.text("n2", "ipvsadm -Ln");
+    assert!(
+        table.contains(&format!("TCP  {VIP}:6443"))
+            && table.contains(&format!("{}:6443", bed.ip("m1"))),
+        "{table}"
+    );
+    // The installer's own files on n2 are root's, not the sudo user's.
+    let owner = bed.text(
+        "n2",
+        "stat -c %U /usr/bin/lvscare /etc/kubernetes/manifests/kube-lvscare.yaml /etc/hosts",
+    );
+    assert!(owner.lines().all(|l| l == "root"), "{owner}");
+}
+
+/// An etcd server in a pod on n1 answers an etcdctl in a pod on n2: pod subnets are routed
+/// between hosts (the package's pod-routes timer) and the bridge forwards.
+fn pods_reach_each_other_across_nodes(bed: &Bed) {
+    bed.text("m1", &format!(
+        "{KUBECTL} run echo-n1 --image=k8s.gcr.io/etcd:3.4.13-0 --image-pull-policy=Never --restart=Never \
+         --overrides='{{\"spec\":{{\"nodeName\":\"n1\"}}}}' --command -- etcd --data-dir=/tmp/e \
+         --listen-client-urls=http://0.0.0.0:2379 --advertise-client-urls=http://127.0.0.1:2379"));
+    let ip = wait_for(
+        bed,
+        "m1",
+        "the etcd pod on n1 Running",
+        Duration::from_secs(300),
+        &format!("{KUBECTL} get pod echo-n1 -o jsonpath='{{.status.phase}} {{.status.podIP}}'"),
+        |t| t.starts_with("Running 100."),
+    );
+    let ip = ip.split_whitespace().nth(1).expect("pod IP").to_string();
+    bed.text("m1", &format!(
+        "{KUBECTL} run ask-n2 --image=k8s.gcr.io/etcd:3.4.13-0 --image-pull-policy=Never --restart=Never \
+         --overrides='{{\"spec\":{{\"nodeName\":\"n2\"}}}}' --command -- etcdctl --endpoints=http://{ip}:2379 \
+         --dial-timeout=20s put reached n2"));
+    let phase = wait_for(
+        bed,
+        "m1",
+        "the etcdctl pod on n2 done",
+        Duration::from_secs(300),
+        &format!("{KUBECTL} get pod ask-n2 -o jsonpath='{{.status.phase}}'"),
+        |t| t == "Succeeded" || t == "Failed",
+    );
+    let logs = bed.text("m1", &format!("{KUBECTL} logs ask-n2; true"));
+    assert_eq!(
+        phase, "Succeeded",
+        "a pod on n2 could not reach the pod on n1 at {ip}: {logs}"
+    );
+    assert!(logs.contains("OK"), "{logs}");
+}
