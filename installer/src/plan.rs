@@ -15,6 +15,8 @@ pub mod paths {
     pub const UNPACK_DIR: &str = "/root";
     /// The kubeadm configuration written for init and join.
     pub const KUBEADM_CONFIG: &str = "/root/kubeadm-config.yaml";
+    /// Written once master0's `kubeadm init` has succeeded (kubeadm reset removes it with pki/).
+    pub const INIT_DONE: &str = "/etc/kubernetes/pki/.seal-init-done";
     /// The lvscare binary on nodes.
     pub const LVSCARE: &str = "/usr/bin/lvscare";
     /// The lvscare static-pod manifest on nodes.
@@ -231,25 +233,36 @@ pub fn distribute(hosts: &[IpAddr], package: &std::path::Path, package_sha256: &
 }
 
 /// master0: hosts → itself, kubeadm init with the installer's token and certificate key.
+///
+/// Done only when the whole init succeeded (its marker), not when its first files exist: an
+/// init that failed half-way (an apiserver too slow for kubeadm's wait, say) is resumed by
+/// running it again past preflight — kubeadm's phases reuse the certificates, kubeconfigs and
+/// manifests already there — instead of being taken for done, or refused by preflight.
 pub fn init_master0(i: &Inputs) -> Stage {
     let m0 = i.masters[0];
+    let init = format!(
+        "kubeadm init --config {} --upload-certs {}",
+        paths::KUBEADM_CONFIG,
+        package_flags(paths::KUBEADM_INIT_FLAGS)
+    );
     Stage {
         name: "init master0".into(),
         parallel: false,
         steps: vec![Step {
             host: m0,
             name: "kubeadm init".into(),
-            done_if: Some("test -f /etc/kubernetes/admin.conf".into()),
+            done_if: Some(format!("test -f {}", paths::INIT_DONE)),
             actions: vec![
                 hosts_to(m0, i),
                 kubeadm_config(&i.init_config),
                 run(
                     format!(
-                        "kubeadm init --config {} --upload-certs {}",
-                        paths::KUBEADM_CONFIG,
-                        package_flags(paths::KUBEADM_INIT_FLAGS)
+                        "if [ -e /etc/kubernetes/admin.conf ] || [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ]; \
+                         then {init} --skip-phases=preflight; else {init}; fi && touch {}",
+                        paths::INIT_DONE
                     ),
-                    LONG,
+                    // kubeadm waits up to the configuration's timeoutForControlPlane (10 min).
+                    Duration::from_secs(1500),
                 ),
             ],
         }],
@@ -502,6 +515,7 @@ pub fn clean(hosts: &[IpAddr], nodes: &[IpAddr], vip: IpAddr) -> Stage {
             actions.push(run(
                 format!(
                     "if [ -f /root/kube/shell/clean.sh ]; then bash /root/kube/shell/clean.sh; fi; \
+                     rm -f /etc/kubernetes/pki/.seal-init-done; \
                      rm -rf /root/kube {} {} /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl \
                      /etc/systemd/system/kubelet.service /etc/sysctl.d/k8s.conf",
                     paths::PACKAGE,
@@ -644,9 +658,23 @@ mod tests {
                 entries: vec![(ip("192.168.0.2"), "apiserver.cluster.local".into())]
             }
         );
-        assert!(commands(m0).iter().any(
-            |c| c.starts_with("kubeadm init --config") && c.contains(paths::KUBEADM_INIT_FLAGS)
-        ));
+        let init = commands(m0);
+        let init = init
+            .iter()
+            .find(|c| c.contains("kubeadm init --config"))
+            .expect("init");
+        assert!(init.contains(paths::KUBEADM_INIT_FLAGS), "{init}");
+        // A half-done init resumes past preflight; the step is done only once init succeeded.
+        assert!(
+            init.contains("then kubeadm init --config")
+                && init.contains("--skip-phases=preflight; else kubeadm init"),
+            "{init}"
+        );
+        assert!(
+            init.ends_with(&format!("&& touch {}", paths::INIT_DONE)),
+            "{init}"
+        );
+        assert_eq!(m0.done_if, Some(format!("test -f {}", paths::INIT_DONE)));
         // Each joining master: the join (resumable), then hosts -> itself as a step of its own
         // that has no "done" check, so a re-run after a failure there still repoints it.
         let hosts: Vec<(IpAddr, &str)> = stages[2]

@@ -66,10 +66,15 @@ fn real_cluster_init_node_clean() {
         HostShape {
             name: "m1",
             cpus: 2,
-            memory_mb: 3072,
+            memory_mb: 3584,
         },
         HostShape {
             name: "n1",
+            cpus: 1,
+            memory_mb: 2048,
+        },
+        HostShape {
+            name: "n2",
             cpus: 1,
             memory_mb: 2048,
         },

@@ -24,7 +24,7 @@ impl AttrWriter {
 
     /// Pads the buffer to the next 4-byte boundary.
     fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }
