@@ -1,0 +1,55 @@
+//! kubeadm configuration: versions, credentials the installer makes itself, networks and
+//! rendering; this module only assembles its parts, holds the shared defaults and re-exports
+//! the names.
+//!
+//! The installer generates the bootstrap token and the certificate key before `kubeadm init` and
+//! writes them into the InitConfiguration, so joins never depend on scraping kubeadm's output.
+//!
+//! Fields a template sees (names of the older installer kept where they existed):
+//!
+//! | field | value |
+//! |---|---|
+//! | `.Version` | `v1.20.2` |
+//! | `.KubeadmApi` | `kubeadm.k8s.io/v1beta2` (by version) |
+//! | `.Masters`, `.Nodes` | lists of IP addresses |
+//! | `.Master0`, `.Master0Endpoint` | the first master, and `IP:6443` (`[IPv6]:6443`) |
+//! | `.VIP`, `.VIPEndpoint`, `.VIPCIDR` | `10.103.97.2`, `10.103.97.2:6443`, `10.103.97.2/32` |
+//! | `.ApiServer` | `apiserver.cluster.local` |
+//! | `.PodCIDR`, `.SvcCIDR` | `100.64.0.0/10`, `10.96.0.0/12` |
+//! | `.CertSANs` (also `.CertSANS`) | extra certificate names |
+//! | `.Token` (also `.TokenDiscovery`) | the bootstrap token |
+//! | `.CertificateKey` | the key of the uploaded control-plane certificates |
+//! | `.CAHash` (also `.TokenDiscoveryCAHash`) | `sha256:…` or empty |
+//! | `.Master` | the joining master (join of a master), else empty |
+//! | `.Repo`, `.CriSocket`, `.CgroupDriver`, `.Network` | optional settings, empty when unset |
+//! | `.CertValidity` | `867240h` (99 years) |
+//! | `.ClusterSigningDurationFlag` | controller-manager flag for that duration, by version |
+//!
+//! Parts: `version` ([`KubeVersion`], [`KubeadmApi`]), `secrets` (token, certificate key, CA
+//! hash), `cidr` ([`Cidr`], [`endpoint`]), `render` ([`KubeadmParams`] and the checks of a user
+//! template), `error` ([`KubeadmError`]).
+
+mod cidr;
+mod error;
+mod render;
+mod secrets;
+mod version;
+
+pub use cidr::{endpoint, Cidr};
+pub use error::KubeadmError;
+pub use render::{KubeadmParams, JOIN_TEMPLATE};
+pub use secrets::{BootstrapToken, CaCertHash, CertificateKey};
+pub use version::{KubeVersion, KubeadmApi};
+
+/// The name every host resolves to its apiserver through /etc/hosts.
+pub const DEFAULT_APISERVER_NAME: &str = "apiserver.cluster.local";
+/// Default pod network.
+pub const DEFAULT_POD_CIDR: &str = "100.64.0.0/10";
+/// Default service network.
+pub const DEFAULT_SVC_CIDR: &str = "10.96.0.0/12";
+/// Default VIP nodes reach the apiservers through.
+pub const DEFAULT_VIP: &str = "10.103.97.2";
+/// 99 years (99 × 365 × 24 h): certificates that outlive the cluster.
+pub const CERT_VALIDITY: &str = "867240h";
+/// The apiserver port.
+pub const APISERVER_PORT: u16 = 6443;
