@@ -129,13 +129,12 @@ pub async fn prepare(
                     }
                 }
             };
-            let p = path.clone();
-            let actual = tokio::task::spawn_blocking(move || sum_of(&p))
+            let actual = crate::ssh::sha256_file_async(path)
                 .await
-                .map_err(|e| PackageError::Read {
+                .map_err(|source| PackageError::Read {
                     path: path.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })??;
+                    source,
+                })?;
             if let Some(e) = &expected {
                 check_sum(&path.display().to_string(), &actual, e, &from)?;
             }

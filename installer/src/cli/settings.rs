@@ -131,24 +131,11 @@ pub struct ValidInit {
 }
 
 impl ValidInit {
-    /// The kubeadm parameters with freshly generated credentials.
+    /// The kubeadm parameters with freshly generated credentials (those of the cluster file
+    /// this install writes).
     pub fn kubeadm_params(&self, token: BootstrapToken, key: CertificateKey) -> KubeadmParams {
-        KubeadmParams {
-            version: self.version.clone(),
-            masters: self.masters.clone(),
-            nodes: self.nodes.clone(),
-            vip: self.vip,
-            apiserver_name: self.apiserver_name.clone(),
-            pod_cidr: self.pod_cidr,
-            svc_cidr: self.svc_cidr,
-            cert_sans: self.cert_sans.clone(),
-            token,
-            certificate_key: key,
-            ca_cert_hash: None,
-            image_repository: None,
-            cri_socket: None,
-            cgroup_driver: None,
-        }
+        self.new_cluster(token, key, String::new(), SystemTime::UNIX_EPOCH)
+            .kubeadm_params()
     }
 
     /// The cluster file content for this install (no password: the type holds none).

@@ -93,18 +93,7 @@ impl fmt::Display for Cidr {
     }
 }
 
-impl TryFrom<String> for Cidr {
-    type Error = KubeadmError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<Cidr> for String {
-    fn from(c: Cidr) -> String {
-        c.to_string()
-    }
-}
+string_conversions!(Cidr, display);
 
 /// `ip:port`, IPv6 in brackets.
 pub fn endpoint(ip: IpAddr, port: u16) -> String {

@@ -29,6 +29,31 @@
 //! hash), `cidr` ([`Cidr`], [`endpoint`]), `render` ([`KubeadmParams`] and the checks of a user
 //! template), `error` ([`KubeadmError`]).
 
+/// The `String` conversions serde's `try_from`/`into` attributes use for a type kept as text:
+/// parsing through `FromStr`, and back through the inner string or `Display`.
+macro_rules! string_conversions {
+    ($t:ident, $how:ident) => {
+        impl TryFrom<String> for $t {
+            type Error = $crate::kubeadm::KubeadmError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                string_conversions!(@text v, $how)
+            }
+        }
+    };
+    (@text $v:ident, inner) => {
+        $v.0
+    };
+    (@text $v:ident, display) => {
+        $v.to_string()
+    };
+}
+
 mod cidr;
 mod error;
 mod render;

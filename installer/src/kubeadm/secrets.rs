@@ -85,18 +85,7 @@ impl fmt::Debug for BootstrapToken {
     }
 }
 
-impl TryFrom<String> for BootstrapToken {
-    type Error = KubeadmError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<BootstrapToken> for String {
-    fn from(t: BootstrapToken) -> String {
-        t.0
-    }
-}
+string_conversions!(BootstrapToken, inner);
 
 /// The key that encrypts the control-plane certificates kubeadm uploads (64 hex digits).
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -149,18 +138,7 @@ impl fmt::Debug for CertificateKey {
     }
 }
 
-impl TryFrom<String> for CertificateKey {
-    type Error = KubeadmError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<CertificateKey> for String {
-    fn from(k: CertificateKey) -> String {
-        k.0
-    }
-}
+string_conversions!(CertificateKey, inner);
 
 /// `sha256:<hex>` of the cluster CA's public key, as `kubeadm join` verifies it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -190,18 +168,7 @@ impl FromStr for CaCertHash {
     }
 }
 
-impl TryFrom<String> for CaCertHash {
-    type Error = KubeadmError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<CaCertHash> for String {
-    fn from(h: CaCertHash) -> String {
-        h.0
-    }
-}
+string_conversions!(CaCertHash, inner);
 
 #[cfg(test)]
 mod tests {

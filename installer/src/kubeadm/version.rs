@@ -68,18 +68,7 @@ impl fmt::Display for KubeVersion {
     }
 }
 
-impl TryFrom<String> for KubeVersion {
-    type Error = KubeadmError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<KubeVersion> for String {
-    fn from(v: KubeVersion) -> String {
-        v.to_string()
-    }
-}
+string_conversions!(KubeVersion, display);
 
 /// The kubeadm configuration API a version takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -150,28 +150,18 @@ impl<'s> Lexer<'s> {
                     at = ws_end;
                 }
                 b'}' if self.src[at..].starts_with("}}") => return Ok((Some(toks), at + 2, false)),
-                b'|' => {
-                    toks.push(Tok::Pipe);
-                    at += 1;
-                }
-                b'(' => {
-                    toks.push(Tok::LParen);
-                    at += 1;
-                }
-                b')' => {
-                    toks.push(Tok::RParen);
-                    at += 1;
-                }
-                b',' => {
-                    toks.push(Tok::Comma);
-                    at += 1;
-                }
                 b':' if b.get(at + 1) == Some(&b'=') => {
                     toks.push(Tok::Declare);
                     at += 2;
                 }
-                b'=' => {
-                    toks.push(Tok::Assign);
+                b'|' | b'(' | b')' | b',' | b'=' => {
+                    toks.push(match c {
+                        b'|' => Tok::Pipe,
+                        b'(' => Tok::LParen,
+                        b')' => Tok::RParen,
+                        b',' => Tok::Comma,
+                        _ => Tok::Assign,
+                    });
                     at += 1;
                 }
                 b'"' => {

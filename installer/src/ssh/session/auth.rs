@@ -7,7 +7,8 @@ use std::sync::Arc;
 use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::agent::AgentIdentity;
-use russh::keys::PrivateKeyWithHashAlg;
+use russh::keys::ssh_key::HashAlg;
+use russh::keys::{Algorithm, PrivateKeyWithHashAlg};
 use russh::MethodKind;
 
 use super::connect::Client;
@@ -93,15 +94,7 @@ pub(super) async fn authenticate(
             }
         }
         Credentials::Key(key) => {
-            let hash = if key.algorithm().is_rsa() {
-                handle
-                    .best_supported_rsa_hash()
-                    .await
-                    .map_err(broken)?
-                    .flatten()
-            } else {
-                None
-            };
+            let hash = rsa_hash(handle, key.algorithm()).await.map_err(broken)?;
             let result = handle
                 .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), hash))
                 .await
@@ -125,15 +118,7 @@ pub(super) async fn authenticate(
                 let AgentIdentity::PublicKey { key, .. } = identity else {
                     continue;
                 };
-                let hash = if key.algorithm().is_rsa() {
-                    handle
-                        .best_supported_rsa_hash()
-                        .await
-                        .map_err(broken)?
-                        .flatten()
-                } else {
-                    None
-                };
+                let hash = rsa_hash(handle, key.algorithm()).await.map_err(broken)?;
                 match handle
                     .authenticate_publickey_with(user, key, hash, agent)
                     .await
@@ -146,6 +131,18 @@ pub(super) async fn authenticate(
             Err(rejected())
         }
     }
+}
+
+/// The signature hash to use with a key of `algorithm`: the server's best for RSA keys (None
+/// when it names none), None for every other type.
+async fn rsa_hash(
+    handle: &client::Handle<Client>,
+    algorithm: Algorithm,
+) -> Result<Option<HashAlg>, russh::Error> {
+    if !algorithm.is_rsa() {
+        return Ok(None);
+    }
+    Ok(handle.best_supported_rsa_hash().await?.flatten())
 }
 
 /// Answers every keyboard-interactive prompt with the password; true on success.

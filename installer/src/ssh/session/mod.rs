@@ -20,7 +20,7 @@ use super::remote;
 use super::{Output, Secret, SshError};
 use connect::Client;
 
-pub(crate) use transfer::sha256_file;
+pub(crate) use transfer::{sha256_file, sha256_file_async};
 
 /// Channels open at once on one connection: below OpenSSH's default `MaxSessions 10`.
 const MAX_CHANNELS: usize = 8;

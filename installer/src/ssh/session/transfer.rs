@@ -22,13 +22,8 @@ impl Session {
         mode: u32,
     ) -> Result<UploadResult, SshError> {
         check_remote(remote, mode)?;
-        let path = local.to_path_buf();
-        let sum = tokio::task::spawn_blocking(move || sha256_file(&path))
+        let sum = sha256_file_async(local)
             .await
-            .map_err(|e| SshError::Local {
-                path: local.to_path_buf(),
-                source: std::io::Error::other(e.to_string()),
-            })?
             .map_err(|source| SshError::Local {
                 path: local.to_path_buf(),
                 source,
@@ -97,6 +92,14 @@ pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(remote::hex(&hasher.finalize()))
+}
+
+/// [`sha256_file`] on a blocking thread, off the async workers (a package is hundreds of MB).
+pub(crate) async fn sha256_file_async(path: &Path) -> std::io::Result<String> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || sha256_file(&path))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
 }
 
 #[cfg(test)]
