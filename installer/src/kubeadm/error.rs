@@ -1,6 +1,5 @@
 //! [`KubeadmError`]: what can go wrong preparing a kubeadm configuration.
 
-use super::KubeVersion;
 use crate::template::TemplateError;
 
 /// What can go wrong preparing a kubeadm configuration.
@@ -9,9 +8,9 @@ pub enum KubeadmError {
     /// The version string is malformed.
     #[error("bad Kubernetes version `{0}`: write it as vMAJOR.MINOR.PATCH, e.g. v1.20.2")]
     BadVersion(String),
-    /// The version is older than the installer supports.
+    /// The version (as `vX.Y.Z`) is older than the installer supports.
     #[error("Kubernetes {0} is not supported: seal-install needs v1.15.0 or later")]
-    Unsupported(KubeVersion),
+    Unsupported(String),
     /// A malformed bootstrap token.
     #[error("bad bootstrap token: it must match [a-z0-9]{{6}}.[a-z0-9]{{16}}")]
     BadToken,

@@ -1,6 +1,5 @@
 //! kubeadm configuration: versions, credentials the installer makes itself, networks and
-//! rendering; this module only assembles its parts, holds the shared defaults and re-exports
-//! the names.
+//! rendering; this module only assembles its parts and re-exports their names.
 //!
 //! The installer generates the bootstrap token and the certificate key before `kubeadm init` and
 //! writes them into the InitConfiguration, so joins never depend on scraping kubeadm's output.
@@ -25,7 +24,7 @@
 //! | `.CertValidity` | `867240h` (99 years) |
 //! | `.ClusterSigningDurationFlag` | controller-manager flag for that duration, by version |
 //!
-//! Parts: `version` ([`KubeVersion`], [`KubeadmApi`]), `secrets` (token, certificate key, CA
+//! Parts: `defaults` (the default networks, VIP and names), `version` ([`KubeVersion`], [`KubeadmApi`]), `secrets` (token, certificate key, CA
 //! hash), `cidr` ([`Cidr`], [`endpoint`]), `render` ([`KubeadmParams`] and the checks of a user
 //! template), `error` ([`KubeadmError`]).
 
@@ -55,26 +54,18 @@ macro_rules! string_conversions {
 }
 
 mod cidr;
+mod defaults;
 mod error;
 mod render;
 mod secrets;
 mod version;
 
 pub use cidr::{endpoint, Cidr};
+pub use defaults::{
+    APISERVER_PORT, CERT_VALIDITY, DEFAULT_APISERVER_NAME, DEFAULT_POD_CIDR, DEFAULT_SVC_CIDR,
+    DEFAULT_VIP,
+};
 pub use error::KubeadmError;
 pub use render::{KubeadmParams, JOIN_TEMPLATE};
 pub use secrets::{BootstrapToken, CaCertHash, CertificateKey};
 pub use version::{KubeVersion, KubeadmApi};
-
-/// The name every host resolves to its apiserver through /etc/hosts.
-pub const DEFAULT_APISERVER_NAME: &str = "apiserver.cluster.local";
-/// Default pod network.
-pub const DEFAULT_POD_CIDR: &str = "100.64.0.0/10";
-/// Default service network.
-pub const DEFAULT_SVC_CIDR: &str = "10.96.0.0/12";
-/// Default VIP nodes reach the apiservers through.
-pub const DEFAULT_VIP: &str = "10.103.97.2";
-/// 99 years (99 × 365 × 24 h): certificates that outlive the cluster.
-pub const CERT_VALIDITY: &str = "867240h";
-/// The apiserver port.
-pub const APISERVER_PORT: u16 = 6443;

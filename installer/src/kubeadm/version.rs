@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::KubeadmError;
+use super::error::KubeadmError;
 
 const INIT_V1BETA2: &str = include_str!("../../templates/kubeadm-init.v1beta2.yaml.tmpl");
 const INIT_V1BETA3: &str = include_str!("../../templates/kubeadm-init.v1beta3.yaml.tmpl");
@@ -88,7 +88,7 @@ impl KubeadmApi {
             (1, 15..=22) => Ok(KubeadmApi::V1beta2),
             (1, 23..=30) => Ok(KubeadmApi::V1beta3),
             (1, 31..) => Ok(KubeadmApi::V1beta4),
-            _ => Err(KubeadmError::Unsupported(v.clone())),
+            _ => Err(KubeadmError::Unsupported(v.to_string())),
         }
     }
 

@@ -11,7 +11,7 @@ use russh::keys::ssh_key::HashAlg;
 use russh::keys::{Algorithm, PrivateKeyWithHashAlg};
 use russh::MethodKind;
 
-use super::connect::Client;
+use super::handler::Client;
 use crate::ssh::{Auth, Secret, SshConfig, SshError};
 
 /// What `Auth` needs at hand, loaded before connecting.

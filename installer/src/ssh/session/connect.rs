@@ -6,77 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use russh::client;
-use russh::keys::ssh_key::HashAlg;
-use russh::keys::{Algorithm, PublicKeyOrCertificate};
+use russh::keys::Algorithm;
 use russh::Preferred;
 use tokio::sync::Semaphore;
 
 use super::auth::{authenticate, Credentials};
-use super::{Inner, Session, MAX_CHANNELS};
+use super::handle::{Inner, Session, MAX_CHANNELS};
+use super::handler::{Client, HandlerError};
 use crate::ssh::known_hosts::{self, KnownHostsError};
 use crate::ssh::{Auth, SshConfig, SshError};
-
-/// The russh event handler: only the host key check matters here.
-pub(super) struct Client {
-    host: String,
-    port: u16,
-    known_hosts: std::path::PathBuf,
-}
-
-#[derive(Debug)]
-pub(super) enum HandlerError {
-    Russh(russh::Error),
-    HostKey {
-        error: KnownHostsError,
-        fingerprint: String,
-    },
-}
-
-impl From<russh::Error> for HandlerError {
-    fn from(e: russh::Error) -> Self {
-        HandlerError::Russh(e)
-    }
-}
-
-impl client::Handler for Client {
-    type Error = HandlerError;
-
-    async fn check_server_key(
-        &mut self,
-        server_key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        // Called after the server proved it holds the key, before any credential is sent.
-        let PublicKeyOrCertificate::PublicKey { key, .. } = server_key else {
-            // No certificate algorithms are advertised, so this does not happen; refuse anyway.
-            return Ok(false);
-        };
-        match known_hosts::verify_or_learn(&self.known_hosts, &self.host, self.port, key) {
-            Ok(trust) => {
-                if trust == known_hosts::Trust::Learned {
-                    tracing::info!(
-                        host = %self.host,
-                        key = %fingerprint(key),
-                        file = %self.known_hosts.display(),
-                        "new host key trusted and recorded"
-                    );
-                }
-                Ok(true)
-            }
-            Err(error) => Err(HandlerError::HostKey {
-                error,
-                fingerprint: fingerprint(key),
-            }),
-        }
-    }
-}
-
-fn fingerprint(key: &russh::keys::PublicKey) -> String {
-    format!(
-        "{} {}",
-        key.algorithm().as_str(),
-        key.fingerprint(HashAlg::Sha256)
-    )
-}
 
 /// A failed connection attempt: worth retrying or not.
 enum Attempt {

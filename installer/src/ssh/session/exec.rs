@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
-use super::Session;
+use super::handle::Session;
 use crate::ssh::remote::{self, Capped, Keep, SudoEvent, SudoMarkers, SudoScanner, OUTPUT_CAP};
 use crate::ssh::{Output, Secret, SshError};
 

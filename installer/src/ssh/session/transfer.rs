@@ -7,7 +7,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::exec::{Deadline, Stdin};
-use super::Session;
+use super::handle::Session;
 use crate::ssh::remote;
 use crate::ssh::{SshError, UploadResult};
 
