@@ -129,13 +129,12 @@ pub async fn prepare(
                     }
                 }
             };
-            let p = path.clone();
-            let actual = tokio::task::spawn_blocking(move || sum_of(&p))
+            let actual = crate::ssh::sha256_file_async(path)
                 .await
-                .map_err(|e| PackageError::Read {
+                .map_err(|source| PackageError::Read {
                     path: path.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })??;
+                    source,
+                })?;
             if let Some(e) = &expected {
                 check_sum(&path.display().to_string(), &actual, e, &from)?;
             }
@@ -187,65 +186,64 @@ pub struct Url {
     pub path: String,
 }
 
-/// Splits `http(s)://host[:port]/path`.
-pub fn parse_url(url: &str) -> Result<Url, String> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
-    } else {
-        return Err("only http:// and https:// URLs are supported".into());
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.contains('@') {
-        return Err("credentials in the URL are not supported".into());
-    }
-    let default_port = if tls { 443 } else { 80 };
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let end = v6.find(']').ok_or("unclosed [ in the host")?;
-        let port = match &v6[end + 1..] {
-            "" => default_port,
-            p => p
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok())
-                .ok_or("bad port")?,
-        };
-        (v6[..end].to_string(), port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| "bad port")?),
-            None => (authority.to_string(), default_port),
+impl From<&url::Url> for Url {
+    fn from(u: &url::Url) -> Url {
+        Url {
+            tls: u.scheme() == "https",
+            host: match u.host() {
+                Some(url::Host::Ipv6(a)) => a.to_string(),
+                Some(h) => h.to_string(),
+                None => String::new(),
+            },
+            port: u.port_or_known_default().unwrap_or_default(),
+            path: u[url::Position::BeforePath..url::Position::AfterQuery].to_string(),
         }
-    };
-    if host.is_empty() {
-        return Err("no host in the URL".into());
     }
-    Ok(Url {
-        tls,
-        host,
-        port,
-        path: path.to_string(),
-    })
 }
 
+/// Splits `http(s)://host[:port]/path`.
+pub fn parse_url(url: &str) -> Result<Url, String> {
+    http_url(url).map(|u| Url::from(&u))
+}
+
+/// Parses an http(s) URL, refusing other schemes and credentials (there is no way to keep
+/// them out of logs and the cluster file).
+fn http_url(url: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err("only http:// and https:// URLs are supported".into());
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("credentials in the URL are not supported".into());
+    }
+    if u.host().is_none() {
+        return Err("no host in the URL".into());
+    }
+    Ok(u)
+}
+
+/// Limit for the TCP connect, and again for the response headers to arrive.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// A download fails when no byte arrives for this long.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_REDIRECTS: usize = 5;
 
-/// Fetches `url` into `dest` (temp file + rename), following redirects.
+type Body = http_body_util::Empty<bytes::Bytes>;
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Body,
+>;
+
+/// Fetches `url` into `dest` (temp file + rename), following redirects (absolute or relative).
 async fn download(url: &str, dest: &Path) -> Result<(), PackageError> {
     let err = |detail: String| PackageError::Download {
         url: url.to_string(),
         detail,
     };
-    let mut current = url.to_string();
+    let client = client().map_err(&err)?;
+    let mut current = http_url(url).map_err(&err)?;
     for _ in 0..=MAX_REDIRECTS {
-        let u = parse_url(&current).map_err(&err)?;
-        let resp = get(&u).await.map_err(&err)?;
+        let resp = get(&client, &current).await.map_err(&err)?;
         let status = resp.status();
         if status.is_redirection() {
             let next = resp
@@ -253,17 +251,11 @@ async fn download(url: &str, dest: &Path) -> Result<(), PackageError> {
                 .get(hyper::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .ok_or_else(|| err(format!("HTTP {status} without a Location")))?;
-            current = if next.starts_with('/') {
-                let scheme = if u.tls { "https" } else { "http" };
-                let host = if u.host.contains(':') {
-                    format!("[{}]", u.host)
-                } else {
-                    u.host.clone()
-                };
-                format!("{scheme}://{host}:{}{next}", u.port)
-            } else {
-                next.to_string()
-            };
+            let next = current
+                .join(next)
+                .map_err(|e| err(format!("HTTP {status} with a bad Location {next:?}: {e}")))?;
+            current =
+                http_url(next.as_str()).map_err(|e| err(format!("redirect to {next}: {e}")))?;
             continue;
         }
         if !status.is_success() {
@@ -303,66 +295,69 @@ async fn download(url: &str, dest: &Path) -> Result<(), PackageError> {
     Err(err(format!("more than {MAX_REDIRECTS} redirects")))
 }
 
-type Body = http_body_util::Empty<bytes::Bytes>;
-
-/// One GET over a fresh connection (TLS verified against the system's roots for https).
-async fn get(u: &Url) -> Result<hyper::Response<hyper::body::Incoming>, String> {
-    let tcp = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        tokio::net::TcpStream::connect((u.host.as_str(), u.port)),
+/// An http(s) client (TLS verified against the system's roots) that opens a fresh connection
+/// for every request: a download makes one, or a few when redirected.
+fn client() -> Result<HttpClient, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(https),
     )
-    .await
-    .map_err(|_| format!("connect to {}:{} timed out", u.host, u.port))?
-    .map_err(|e| format!("connect to {}:{}: {e}", u.host, u.port))?;
-    let host_header = if u.host.contains(':') {
-        format!("[{}]:{}", u.host, u.port)
-    } else {
-        format!("{}:{}", u.host, u.port)
-    };
-    let req = hyper::Request::get(&u.path)
-        .header(hyper::header::HOST, host_header)
+}
+
+/// One GET; connection, TLS and response errors name the host and what failed.
+async fn get(
+    client: &HttpClient,
+    url: &url::Url,
+) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+    let u = Url::from(url);
+    let req = hyper::Request::get(url.as_str())
         .header(hyper::header::USER_AGENT, "seal-install")
         .body(Body::new())
         .map_err(|e| e.to_string())?;
-    if u.tls {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
+    let limit = 2 * CONNECT_TIMEOUT;
+    match tokio::time::timeout(limit, client.request(req)).await {
+        Ok(Ok(resp)) => Ok(resp),
+        Ok(Err(e)) if e.is_connect() => {
+            Err(format!("connect to {}:{}: {}", u.host, u.port, causes(&e)))
         }
-        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let name = rustls_pki_types::ServerName::try_from(u.host.clone())
-            .map_err(|e| format!("{}: {e}", u.host))?;
-        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS: {e}"))?;
-        send(hyper_util::rt::TokioIo::new(tls), req).await
-    } else {
-        send(hyper_util::rt::TokioIo::new(tcp), req).await
+        Ok(Err(e)) => Err(causes(&e)),
+        Err(_) => Err(format!("no response within {}s", limit.as_secs())),
     }
 }
 
-async fn send<T>(
-    io: T,
-    req: hyper::Request<Body>,
-) -> Result<hyper::Response<hyper::body::Incoming>, String>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    tokio::time::timeout(CONNECT_TIMEOUT, sender.send_request(req))
-        .await
-        .map_err(|_| "no response".to_string())?
-        .map_err(|e| e.to_string())
+/// The messages of an error's causes, outermost first, without hyper's generic top line.
+fn causes(e: &hyper_util::client::legacy::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
 }
 
 #[cfg(test)]
@@ -489,6 +484,67 @@ mod tests {
             .expect_err("mismatch");
         assert!(matches!(e, PackageError::Mismatch { .. }), "{e}");
         assert!(!dir.join(format!("{wrong}.tar.gz")).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn relative_redirects_resolve_against_the_current_url() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let body = b"the relocated package".to_vec();
+        let served = body.clone();
+        let server = tokio::spawn(async move {
+            // Two relative redirects (a sibling path, then one with `..`), then the file; each
+            // request line is kept so the test can check where the client went.
+            let mut requested = Vec::new();
+            for i in 0..3 {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    break;
+                };
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                requested.push(head.lines().next().unwrap_or_default().to_string());
+                let resp = match i {
+                    0 => b"HTTP/1.1 301 Moved Permanently\r\nLocation: mirror/kube.tgz\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                    1 => b"HTTP/1.1 302 Found\r\nLocation: ../final.tgz?v=2\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                    _ => {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                            served.len()
+                        )
+                        .into_bytes();
+                        r.extend_from_slice(&served);
+                        r
+                    }
+                };
+                let _ = s.write_all(&resp).await;
+            }
+            requested
+        });
+        let dir = std::env::temp_dir().join(format!("seal-dl-rel-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let expected = dir.join("expected");
+        std::fs::write(&expected, &body).expect("write");
+        let sum = crate::ssh::sha256_file(&expected).expect("sum");
+        let url = format!("http://127.0.0.1:{port}/pkg/kube.tgz");
+        let p = prepare(&PackageSource::Url(url), Some(&sum), &dir)
+            .await
+            .expect("download through relative redirects");
+        assert_eq!(std::fs::read(&p.path).expect("read"), body);
+        let requested = server.await.expect("server");
+        assert_eq!(
+            requested,
+            [
+                "GET /pkg/kube.tgz HTTP/1.1",
+                "GET /pkg/mirror/kube.tgz HTTP/1.1",
+                "GET /pkg/final.tgz?v=2 HTTP/1.1",
+            ]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -24,8 +24,8 @@ use std::time::Duration;
 pub use known_hosts::host_pattern;
 pub use remote::{quote, OUTPUT_CAP};
 pub use secret::Secret;
-pub(crate) use session::sha256_file;
 pub use session::Session;
+pub(crate) use session::{sha256_file, sha256_file_async};
 
 /// How to log in.
 #[derive(Debug, Clone)]
