@@ -50,6 +50,7 @@ case "${1:-}" in
       rc=1
     fi
     cargo build --workspace --all-targets
+    cargo clippy --workspace --all-targets -- -D warnings || { echo "dev.sh: clippy found problems" >&2; rc=1; }
     cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log" || rc=1
     # One closing line for the whole run (cargo's own last line is the doc-tests' summary).
     awk '/^test result:/ { p += $4; f += $6 } /^[0-9]+ passed, [0-9]+ failed$/ { p += $1; f += $3 }
