@@ -19,6 +19,10 @@ sleep 1
 for root in /run/containerd /var/lib/containerd /var/lib/kubelet/pods /run/netns/cni-; do
 	grep -o " ${root}[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 done
+# What kubeadm reset leaves of Kubernetes itself (its folders, now empty of what matters).
+rm -rf /etc/kubernetes /var/lib/kubelet /var/lib/etcd
+# kube-proxy's dummy link (its IPVS services stay: see the README).
+ip link del kube-ipvs0 2>/dev/null || true
 # The pod network: routes to other hosts' pod subnets, and what containerd made from its template.
 ip route show proto 199 | while read -r dst _; do ip route del "$dst" proto 199 2>/dev/null; done
 ip link del cni0 2>/dev/null || true
