@@ -11,7 +11,7 @@
 
 use std::net::IpAddr;
 
-use crate::plan::sh_quote;
+use crate::shell::sh_quote;
 
 /// First line of the managed block.
 pub const BEGIN: &str = "# BEGIN seal-install managed block";

@@ -8,5 +8,6 @@ pub mod kubeadm;
 pub mod package;
 pub mod plan;
 pub mod preflight;
+pub mod shell;
 pub mod ssh;
 pub mod template;

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::shell::sh_quote;
+
 /// Where things go on the hosts.
 pub mod paths {
     /// The uploaded package.
@@ -159,18 +161,6 @@ fn kubeadm_config(data: &str) -> Action {
         remote: paths::KUBEADM_CONFIG.into(),
         data: data.to_string(),
         mode: 0o600,
-    }
-}
-
-/// Quotes a word for a POSIX shell.
-pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+[]".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 

@@ -11,10 +11,7 @@ use sha2::{Digest, Sha256};
 /// `Output::truncated` is set. Installer commands print little; this only guards memory.
 pub const OUTPUT_CAP: usize = 8 << 20;
 
-/// Quotes `s` as one POSIX shell word.
-pub fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
+pub use crate::shell::quote;
 
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
