@@ -134,23 +134,18 @@ func runtimeCommand(rt runtimeService, cmd string, args []string, quiet, all boo
 		if err != nil {
 			fail("listing pod sandboxes: %v", err)
 		}
-		if quiet {
-			for _, p := range pods {
-				fmt.Println(p.Id)
-			}
-			return
-		}
-		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "POD ID\tSTATE\tNAME\tNAMESPACE\tCREATED")
+		var ids []string
+		var rows [][]string
 		for _, p := range pods {
 			name, ns := "", ""
 			if p.Metadata != nil {
 				name, ns = p.Metadata.Name, p.Metadata.Namespace
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", short(p.Id), strings.TrimPrefix(p.State.String(), "SANDBOX_"),
-				name, ns, time.Unix(0, p.CreatedAt).UTC().Format(time.RFC3339))
+			ids = append(ids, p.Id)
+			rows = append(rows, []string{short(p.Id), strings.TrimPrefix(p.State.String(), "SANDBOX_"),
+				name, ns, time.Unix(0, p.CreatedAt).UTC().Format(time.RFC3339)})
 		}
-		w.Flush()
+		listing(quiet, ids, "POD ID\tSTATE\tNAME\tNAMESPACE\tCREATED", rows)
 	case "stopp", "rmp":
 		needIDs(cmd, args)
 		for _, id := range args {
@@ -178,14 +173,8 @@ func runtimeCommand(rt runtimeService, cmd string, args []string, quiet, all boo
 		if err != nil {
 			fail("listing containers: %v", err)
 		}
-		if quiet {
-			for _, c := range cs {
-				fmt.Println(c.Id)
-			}
-			return
-		}
-		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "CONTAINER\tIMAGE\tSTATE\tNAME\tATTEMPT\tPOD ID")
+		var ids []string
+		var rows [][]string
 		for _, c := range cs {
 			name, attempt := "", uint32(0)
 			if c.Metadata != nil {
@@ -195,10 +184,11 @@ func runtimeCommand(rt runtimeService, cmd string, args []string, quiet, all boo
 			if c.Image != nil && c.Image.Image != "" {
 				image = c.Image.Image
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", short(c.Id), image,
-				strings.TrimPrefix(c.State.String(), "CONTAINER_"), name, attempt, short(c.PodSandboxId))
+			ids = append(ids, c.Id)
+			rows = append(rows, []string{short(c.Id), image, strings.TrimPrefix(c.State.String(), "CONTAINER_"),
+				name, fmt.Sprint(attempt), short(c.PodSandboxId)})
 		}
-		w.Flush()
+		listing(quiet, ids, "CONTAINER\tIMAGE\tSTATE\tNAME\tATTEMPT\tPOD ID", rows)
 	}
 }
 
@@ -216,24 +206,19 @@ func imageCommand(im imageService, cmd string, args []string, quiet bool) {
 		if err != nil {
 			fail("listing images: %v", err)
 		}
-		if quiet {
-			for _, i := range imgs {
-				fmt.Println(i.Id)
-			}
-			return
-		}
-		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "IMAGE\tTAG\tIMAGE ID\tSIZE")
+		var ids []string
+		var rows [][]string
 		for _, i := range imgs {
+			ids = append(ids, i.Id)
 			for _, tag := range i.RepoTags {
 				repo, t := tag, "<none>"
 				if k := strings.LastIndex(tag, ":"); k > strings.LastIndex(tag, "/") {
 					repo, t = tag[:k], tag[k+1:]
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", repo, t, short(strings.TrimPrefix(i.Id, "sha256:")), i.Size_)
+				rows = append(rows, []string{repo, t, short(strings.TrimPrefix(i.Id, "sha256:")), fmt.Sprint(i.Size_)})
 			}
 		}
-		w.Flush()
+		listing(quiet, ids, "IMAGE\tTAG\tIMAGE ID\tSIZE", rows)
 	case "pull":
 		needIDs(cmd, args)
 		ref, err := im.PullImage(&runtimeapi.ImageSpec{Image: args[0]}, nil, nil)
@@ -262,6 +247,22 @@ func imageCommand(im imageService, cmd string, args []string, quiet bool) {
 			fmt.Printf("Deleted: %s\n", name)
 		}
 	}
+}
+
+// listing prints the IDs alone (-q, one a line, as kubeadm reads them) or a table.
+func listing(quiet bool, ids []string, header string, rows [][]string) {
+	if quiet {
+		for _, id := range ids {
+			fmt.Println(id)
+		}
+		return
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, header)
+	for _, r := range rows {
+		fmt.Fprintln(w, strings.Join(r, "\t"))
+	}
+	w.Flush()
 }
 
 func short(id string) string {

@@ -16,7 +16,8 @@ pkill -9 -f containerd-shim-runc-v2 2>/dev/null || true
 pkill -9 -x containerd 2>/dev/null || true
 sleep 1
 # Mounts left by containers, kubelet volumes and the snapshotter, innermost first.
-for root in /run/containerd /var/lib/containerd /var/lib/kubelet/pods /run/netns/cni-; do
+# Only mounts below these folders: /var/lib/containerd itself may be a disk of the host's own.
+for root in /run/containerd/ /var/lib/containerd/ /var/lib/kubelet/ /run/netns/cni-; do
 	grep -o " ${root}[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 done
 # What kubeadm reset leaves of Kubernetes itself (its folders, now empty of what matters).

@@ -1,0 +1,76 @@
+//! The real offline package on one real host (a systemd VM), without a cluster: `init.sh`
+//! starts containerd and imports every image, the package's crictl answers what kubeadm asks of
+//! it (`info`, `images`, `inspecti`, `pods -q`), iptables runs from the package, and `clean.sh`
+//! takes everything away again. Real programs throughout; nothing is a double.
+
+use seal_testbed::install_bed::real_package;
+use seal_testbed::{kernel_or_skip, Vm, VmSpec};
+use std::time::Duration;
+
+const SCRIPT: &str = r#"set -u
+fail() { echo "FAIL: $*"; exit 1; }
+before=$(find /etc /usr/bin /usr/local /opt /var/lib \( -path /var/lib/systemd -o -path /var/lib/dpkg \) -prune -o \( -type f -o -type l \) -newer /seal/vm.conf -print 2>/dev/null | sort)
+tar -xzf "$PKG" -C /root || fail "unpack"
+# init.sh refuses a host it cannot serve, with a message naming what is missing.
+mv /usr/bin/systemctl /usr/bin/systemctl.off
+out=$(bash /root/kube/shell/init.sh 2>&1); rc=$?
+mv /usr/bin/systemctl.off /usr/bin/systemctl
+[ $rc != 0 ] || fail "init.sh without systemctl succeeded"
+echo "$out" | grep -q "'systemctl' is missing" || fail "no clear message: $out"
+bash /root/kube/shell/init.sh || fail "init.sh"
+systemctl is-active containerd || fail "containerd not active"
+C="crictl -r unix:///run/containerd/containerd.sock"
+$C info >/dev/null || fail "crictl info"
+$C images
+while read -r i; do $C inspecti "$i" >/dev/null || fail "image $i missing"; done < /root/kube/images/images.list
+$C inspecti k8s.gcr.io/coredns:1.7.0 >/dev/null 2>&1 && fail "inspecti of an absent image exited 0"
+[ -z "$($C pods -q)" ] || fail "pods -q not empty"
+$C ps -a -q
+iptables --version || fail "iptables"
+conntrack --version || fail "conntrack"
+# A pull is refused on loopback, never sent out.
+out=$($C pull k8s.gcr.io/coredns:1.7.0 2>&1) && fail "pull succeeded"
+echo "$out" | grep -q "127.0.0.1:1" || fail "pull not sent to the refusing mirror: $out"
+bash /root/kube/shell/clean.sh || fail "clean.sh"
+systemctl is-active containerd && fail "containerd still active"
+rm -rf /root/kube
+after=$(find /etc /usr/bin /usr/local /opt /var/lib \( -path /var/lib/systemd -o -path /var/lib/dpkg \) -prune -o \( -type f -o -type l \) -newer /seal/vm.conf -print 2>/dev/null | sort)
+new=$(comm -13 <(echo "$before") <(echo "$after"))
+echo "left after clean.sh: ${new:-nothing}"
+[ -z "$new" ] || fail "clean.sh left files"
+for d in /etc/containerd /opt/cni /usr/local/lib/seal /usr/local/lib/seal-netfilter /var/lib/seal /etc/kubernetes \
+  /etc/systemd/system/kubelet.service.d /run/containerd; do [ -e "$d" ] && fail "clean.sh left $d"; done
+# The test bed's disk for containerd stays mounted (a host's own disk must), and empty.
+mountpoint -q /var/lib/containerd || fail "clean.sh unmounted /var/lib/containerd"
+[ -z "$(ls -A /var/lib/containerd)" ] || fail "clean.sh left images in /var/lib/containerd"
+echo SMOKE-OK
+"#;
+
+#[test]
+fn package_init_crictl_clean_on_a_real_host() {
+    if kernel_or_skip("package_init_crictl_clean_on_a_real_host").is_none() {
+        return;
+    }
+    let kernel = kernel_or_skip("package_init_crictl_clean_on_a_real_host").expect("kernel");
+    let pkg = real_package();
+    let script = format!("PKG='{}'\n{SCRIPT}", pkg.display());
+    let mut spec = VmSpec::new("pkg", &script, Duration::from_secs(900));
+    spec.systemd = true;
+    spec.memory_mb = 2048;
+    spec.cpus = 1;
+    let out = Vm::run(&kernel, &spec).expect("VM");
+    eprintln!("{}", out.output);
+    out.assert_success();
+    assert!(out.output.contains("SMOKE-OK"), "{}", out.output);
+    for image in [
+        "k8s.gcr.io/kube-apiserver",
+        "k8s.gcr.io/etcd",
+        "k8s.gcr.io/pause",
+        "docker.io/library/lvscare",
+    ] {
+        assert!(
+            out.output.contains(image),
+            "{image} not listed by crictl images"
+        );
+    }
+}
