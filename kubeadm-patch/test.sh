@@ -37,7 +37,7 @@ if [[ $INSTALL_DEPS == 1 ]]; then
 	fi
 	if apt-get update -q >"$T/apt.log" 2>&1 &&
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			openssl golang-go make rsync patch dpkg-dev xz-utils util-linux coreutils >>"$T/apt.log" 2>&1; then
+			openssl golang-go golang-github-modern-go-reflect2-dev make rsync patch dpkg-dev xz-utils util-linux coreutils >>"$T/apt.log" 2>&1; then
 		pass "install dependencies (apt-get update; apt-get install)"
 	else
 		tail -n 20 "$T/apt.log"
