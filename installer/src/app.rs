@@ -581,8 +581,8 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
         .remaining
         .as_ref()
         .and_then(|r| r.masters.first().copied())
-        .filter(|m| !v.hosts.contains(m));
-    if let Some(m) = master.filter(|_| !v.nodes.is_empty()) {
+        .filter(|m| !v.hosts.contains(m) && !v.nodes.is_empty());
+    if let Some(m) = master {
         stages.push(plan::delete_nodes(m, &v.nodes));
     }
     stages.push(plan::clean(&v.hosts, &v.nodes, v.vip));
@@ -605,7 +605,7 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
     let (methods, password) = auth_methods(&v.run.ssh.auth)?;
     let mut hosts = v.hosts.clone();
     hosts.extend(&update_hosts);
-    hosts.extend(master.filter(|_| !v.nodes.is_empty()));
+    hosts.extend(master);
     let connected = connect_all(&hosts, &v.run, &methods, password.as_ref(), &progress).await;
     let mut sessions = BTreeMap::new();
     let mut unreachable = Vec::new();
@@ -615,7 +615,7 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
                 sessions.insert(h, s);
             }
             // The cluster's side is best effort: a node is still cleaned when no master answers.
-            Err(e) if Some(h) == master && !v.hosts.contains(&h) && !update_hosts.contains(&h) => {
+            Err(e) if Some(h) == master && !update_hosts.contains(&h) => {
                 eprintln!("seal-install: warning: master {h} is unreachable ({e}); the cleaned nodes stay in the cluster's node list");
             }
             Err(e) => unreachable.push(Failure {

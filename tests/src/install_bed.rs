@@ -1,7 +1,7 @@
 //! A LAN of VMs with real sshd for `seal-install` tests, driven from the LAN's host side with a
 //! private HOME (the operator's machine); the system ssh client is the independent witness.
 
-use crate::{kernel_or_skip, project_binary, Lan, SshdConfig, Vm, VmSpec};
+use crate::{kernel_or_skip, project_binary, Kernel, Lan, SshdConfig, Vm, VmSpec};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -90,13 +90,20 @@ pub fn real_package() -> PathBuf {
     PathBuf::from(path)
 }
 
+/// The bed's scratch folder, empty.
+fn fresh_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("seal-install-{test}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
 impl Bed {
     /// Boots `names` (10.77.0.11 onwards) with sshd taking `PASSWORD` and the test key, and the
     /// test package of TEST DOUBLES (the fast tier: no systemd, 1 vCPU and 768 MiB a VM).
     pub fn start(test: &str, names: &[&str]) -> Option<Bed> {
-        let dir = std::env::temp_dir().join(format!("seal-install-{test}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("tmp dir");
+        let kernel = kernel_or_skip(test)?;
+        let dir = fresh_dir(test);
         let package = dir.join("kube1.20.2.tar.gz");
         let made = Command::new("bash")
             .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("package/make-package.sh"))
@@ -112,28 +119,24 @@ impl Bed {
                 memory_mb: 768,
             })
             .collect();
-        Bed::boot(test, dir, package, &shapes, false)
+        Bed::boot(&kernel, dir, package, &shapes, false)
     }
 
     /// Boots real hosts for a real cluster: systemd as PID 1, the real package.
     pub fn start_real(test: &str, shapes: &[HostShape]) -> Option<Bed> {
-        let dir = std::env::temp_dir().join(format!("seal-install-{test}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("tmp dir");
         // Skip (outside CI) before building anything when VMs cannot run here.
-        kernel_or_skip(test)?;
+        let kernel = kernel_or_skip(test)?;
         let package = real_package();
-        Bed::boot(test, dir, package, shapes, true)
+        Bed::boot(&kernel, fresh_dir(test), package, shapes, true)
     }
 
     fn boot(
-        test: &str,
+        kernel: &Kernel,
         dir: PathBuf,
         package: PathBuf,
         shapes: &[HostShape],
         systemd: bool,
     ) -> Option<Bed> {
-        let kernel = kernel_or_skip(test)?;
         fs::create_dir_all(dir.join("home")).expect("tmp dir");
         let (key, public) = keypair(&dir, "id_ed25519");
         let mut lan = Lan::create().expect("LAN");
@@ -154,7 +157,7 @@ impl Bed {
                 root_password: Some(PASSWORD.into()),
                 sudo_user: Some(SUDO_USER.into()),
             });
-            let vm = Vm::start(&kernel, &spec).expect("start VM");
+            let vm = Vm::start(kernel, &spec).expect("start VM");
             hosts.push(Host {
                 name: name.to_string(),
                 ip: format!("10.77.0.{}", 11 + i),

@@ -48,10 +48,9 @@ echo SMOKE-OK
 
 #[test]
 fn package_init_crictl_clean_on_a_real_host() {
-    if kernel_or_skip("package_init_crictl_clean_on_a_real_host").is_none() {
+    let Some(kernel) = kernel_or_skip("package_init_crictl_clean_on_a_real_host") else {
         return;
-    }
-    let kernel = kernel_or_skip("package_init_crictl_clean_on_a_real_host").expect("kernel");
+    };
     let pkg = real_package();
     let script = format!("PKG='{}'\n{SCRIPT}", pkg.display());
     let mut spec = VmSpec::new("pkg", &script, Duration::from_secs(900));
