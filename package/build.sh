@@ -182,6 +182,9 @@ if [[ -z $FROM ]]; then
 fi
 
 # --- images -------------------------------------------------------------------------------------
+# The kube-proxy image's root: libc, iptables (nft), ipset, conntrack and their libraries.
+PROXY_DEBS=(libc6 iptables libxtables12 libip4tc2 libip6tc2 libnftnl11 libmnl0 libnetfilter-conntrack3
+	libnfnetlink0 ipset libipset13 conntrack)
 SPEC=$CACHE/images.spec
 LIBC=$(deb_root libc6)
 {
@@ -202,8 +205,7 @@ LIBC=$(deb_root libc6)
 		# kube-proxy in IPVS mode runs iptables(-restore) and ipset: Debian's, nft backend.
 		echo "image k8s.gcr.io/kube-proxy:$VERSION"
 		echo "env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-		for d in libc6 iptables libxtables12 libip4tc2 libip6tc2 libnftnl11 libmnl0 libnetfilter-conntrack3 \
-			libnfnetlink0 ipset libipset13 conntrack; do
+		for d in "${PROXY_DEBS[@]}"; do
 			echo "tree $(deb_root "$d") /"
 		done
 		for t in iptables iptables-restore iptables-save ip6tables ip6tables-restore ip6tables-save; do
@@ -224,8 +226,7 @@ LIBC=$(deb_root libc6)
 if [[ -z $FROM && $(id -u) == 0 ]]; then
 	CHK=$CACHE/check-root
 	rm -rf "$CHK" && mkdir -p "$CHK"
-	for d in libc6 iptables libxtables12 libip4tc2 libip6tc2 libnftnl11 libmnl0 libnetfilter-conntrack3 \
-		libnfnetlink0 ipset libipset13 conntrack; do cp -a "$(deb_root "$d")"/. "$CHK"/; done
+	for d in "${PROXY_DEBS[@]}"; do cp -a "$(deb_root "$d")"/. "$CHK"/; done
 	ln -sf xtables-nft-multi "$CHK/usr/sbin/iptables"
 	cp "$(deb_root etcd-server)/usr/bin/etcd" "$CHK/etcd"
 	chroot "$CHK" /usr/sbin/iptables --version >/dev/null || die "iptables does not run from the kube-proxy image's files"

@@ -65,6 +65,9 @@ put conf/cni.template /etc/containerd/cni.template 0644
 put conf/containerd.service /etc/systemd/system/containerd.service 0644
 put conf/kubelet.service /etc/systemd/system/kubelet.service 0644
 put conf/10-kubeadm.conf /etc/systemd/system/kubelet.service.d/10-kubeadm.conf 0644
+put shell/pod-routes.sh /usr/local/lib/seal/pod-routes.sh 0755
+put conf/seal-pod-routes.service /etc/systemd/system/seal-pod-routes.service 0644
+put conf/seal-pod-routes.timer /etc/systemd/system/seal-pod-routes.timer 0644
 
 log "kernel modules and sysctls"
 MODULES="overlay br_netfilter nf_conntrack ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh"
@@ -112,10 +115,6 @@ if [[ -f images/images.list ]]; then
 fi
 
 # Pod subnets routed between hosts once they have joined.
-put shell/pod-routes.sh /usr/local/lib/seal/pod-routes.sh 0755
-put conf/seal-pod-routes.service /etc/systemd/system/seal-pod-routes.service 0644
-put conf/seal-pod-routes.timer /etc/systemd/system/seal-pod-routes.timer 0644
-systemctl daemon-reload
 systemctl enable --now seal-pod-routes.timer >/dev/null 2>&1 || die "systemctl enable seal-pod-routes.timer failed"
 
 # kubeadm starts kubelet once it has written its configuration.
