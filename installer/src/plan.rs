@@ -202,9 +202,15 @@ pub fn distribute(hosts: &[IpAddr], package: &std::path::Path, package_sha256: &
                     remote: paths::PACKAGE.into(),
                     mode: 0o600,
                 },
-                // A real package is hundreds of MB: unpacking takes minutes on a slow host.
+                // A real package is hundreds of MB: unpacking takes minutes on a slow host. The
+                // archive goes once unpacked: nothing reads it again, and it would hold a copy of
+                // every image on the host's disk.
                 run(
-                    format!("tar -xzf {} -C {}", paths::PACKAGE, paths::UNPACK_DIR),
+                    format!(
+                        "tar -xzf {pkg} -C {} && rm -f {pkg}",
+                        paths::UNPACK_DIR,
+                        pkg = paths::PACKAGE
+                    ),
                     LONG,
                 ),
                 run("bash /root/kube/shell/init.sh", LONG),

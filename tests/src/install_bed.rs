@@ -194,7 +194,30 @@ impl Bed {
     }
 
     /// Runs `cmd` on host `name` with the system ssh client (the independent witness).
+    ///
+    /// A connection that could not be set up (ssh's exit 255 with a connect error) is retried a
+    /// few times: an emulated 1-vCPU node busy with kubelet can take over 10 s to send sshd's
+    /// banner, and that says nothing about the product under test.
     pub fn on(&self, name: &str, cmd: &str) -> Output {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let out = self.on_once(name, cmd);
+            let err = String::from_utf8_lossy(&out.stderr);
+            let unreachable = out.status.code() == Some(255)
+                && (err.contains("timed out")
+                    || err.contains("Connection refused")
+                    || err.contains("Connection reset")
+                    || err.contains("Connection closed"));
+            if !unreachable || attempt == 4 {
+                return out;
+            }
+            eprintln!("witness ssh to {name} (attempt {attempt}): {}", err.trim());
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    }
+
+    fn on_once(&self, name: &str, cmd: &str) -> Output {
         self.lan
             .command("ssh")
             .arg("-i")
@@ -211,13 +234,17 @@ impl Bed {
                 "-o",
                 "ControlMaster=auto",
                 "-o",
-                "ControlPersist=120",
+                "ControlPersist=600",
                 "-o",
                 "StrictHostKeyChecking=yes",
                 "-o",
                 "BatchMode=yes",
                 "-o",
-                "ConnectTimeout=10",
+                "ConnectTimeout=30",
+                "-o",
+                "ServerAliveInterval=15",
+                "-o",
+                "ServerAliveCountMax=8",
             ])
             .arg(format!("root@{}", self.ip(name)))
             .arg(cmd)
