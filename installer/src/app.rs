@@ -309,6 +309,7 @@ fn failed(what: &str, failures: &[Failure]) -> AppError {
 /// A stage that makes the cluster file's token and certificate key valid again on master0.
 fn refresh_stage(master0: IpAddr, params: &KubeadmParams) -> Stage {
     Stage {
+        only_if_done: None,
         name: "refresh join credentials".into(),
         parallel: false,
         steps: vec![Step {

@@ -99,6 +99,9 @@ pub struct Stage {
     pub parallel: bool,
     /// The steps.
     pub steps: Vec<Step>,
+    /// Run the stage only when this host's step of this name was skipped as already done
+    /// earlier in the run (None: always run it).
+    pub only_if_done: Option<(IpAddr, String)>,
 }
 
 /// How lvscare runs on nodes.
@@ -222,6 +225,7 @@ pub fn distribute(hosts: &[IpAddr], package: &std::path::Path, package_sha256: &
         })
         .collect();
     Stage {
+        only_if_done: None,
         name: "distribute".into(),
         parallel: true,
         steps,
@@ -242,6 +246,7 @@ pub fn init_master0(i: &Inputs) -> Stage {
         package_flags(paths::KUBEADM_INIT_FLAGS)
     );
     Stage {
+        only_if_done: None,
         name: "init master0".into(),
         parallel: false,
         steps: vec![Step {
@@ -307,6 +312,7 @@ pub fn join_masters(i: &Inputs, masters: &[IpAddr]) -> Stage {
         .collect();
     // One at a time: etcd membership changes must not overlap.
     Stage {
+        only_if_done: None,
         name: "join masters".into(),
         parallel: false,
         steps,
@@ -391,6 +397,7 @@ pub fn join_nodes(i: &Inputs, nodes: &[IpAddr]) -> Stage {
         })
         .collect();
     Stage {
+        only_if_done: None,
         name: "join nodes".into(),
         parallel: true,
         steps,
@@ -410,6 +417,7 @@ pub fn node_lvscare(i: &Inputs, nodes: &[IpAddr]) -> Stage {
         })
         .collect();
     Stage {
+        only_if_done: None,
         name: "lvscare on nodes".into(),
         parallel: true,
         steps,
@@ -432,6 +440,7 @@ pub fn update_node_masters(i: &Inputs, nodes: &[IpAddr]) -> Stage {
         })
         .collect();
     Stage {
+        only_if_done: None,
         name: "update nodes' masters".into(),
         parallel: true,
         steps,
@@ -475,6 +484,7 @@ pub fn delete_nodes(master: IpAddr, nodes: &[IpAddr]) -> Stage {
         })
         .collect();
     Stage {
+        only_if_done: None,
         name: "delete nodes from the cluster".into(),
         parallel: false,
         steps: vec![Step {
@@ -525,6 +535,7 @@ pub fn clean(hosts: &[IpAddr], nodes: &[IpAddr], vip: IpAddr) -> Stage {
         })
         .collect();
     Stage {
+        only_if_done: None,
         name: "clean".into(),
         parallel: true,
         steps,
