@@ -1,6 +1,8 @@
-//! The `seal-install` commands end to end. Everything that can be checked without a host is
-//! checked first (arguments, templates, package, lvscare binary); then every host is connected
-//! and probed; only when all of them pass does anything change, in the plan's order.
+//! The `seal-install` commands end to end: validate, prepare what is local, build the command's
+//! run (`runs`), then print it (`--dry-run`) or connect and carry it out. Everything that can be
+//! checked without a host is checked first (arguments, templates, package, lvscare binary);
+//! then every host is connected and probed; only when all of them pass does anything change,
+//! in the run's order.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,11 +17,12 @@ use crate::cli::{
     PackageSource, RunSettings,
 };
 use crate::cluster::{self, Cluster, ClusterFileError};
-use crate::exec::{self, Failure, Progress, StepOutcome};
-use crate::kubeadm::{BootstrapToken, CertificateKey, KubeadmParams};
+use crate::exec::{self, Failure, Progress};
+use crate::kubeadm::{BootstrapToken, CertificateKey};
 use crate::package::{self, Package, PackageError};
-use crate::plan::{self, Action, Inputs, Stage, Step};
+use crate::plan::{self, Stage};
 use crate::preflight;
+use crate::runs::{self, Joins, Uploads};
 use crate::ssh::{Auth, Secret, Session, SshConfig, SshError};
 
 /// How a command ended badly.
@@ -52,7 +55,7 @@ fn usage(e: impl std::fmt::Display) -> AppError {
     AppError::Usage(e.to_string())
 }
 
-/// Time limit of the preflight probe and of credential refreshes.
+/// Time limit of the preflight probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs one `seal-install` command.
@@ -306,40 +309,35 @@ fn failed(what: &str, failures: &[Failure]) -> AppError {
     AppError::Failed(msg)
 }
 
-/// A stage that makes the cluster file's token and certificate key valid again on master0.
-fn refresh_stage(master0: IpAddr, params: &KubeadmParams) -> Stage {
-    Stage {
-        name: "refresh join credentials".into(),
-        parallel: false,
-        steps: vec![Step {
-            host: master0,
-            name: "refresh token and certificate key".into(),
-            done_if: None,
-            actions: params
-                .refresh_join_credentials()
-                .into_iter()
-                .map(|cmd| Action::Run {
-                    cmd,
-                    timeout: PROBE_TIMEOUT,
-                })
-                .collect(),
-        }],
+/// The lvscare binary to upload when `nodes` join (else none is uploaded: the nodes' own path).
+fn lvscare_for(nodes: &[IpAddr], flag: Option<&Path>) -> Result<PathBuf, AppError> {
+    if nodes.is_empty() {
+        Ok(PathBuf::from(plan::paths::LVSCARE))
+    } else {
+        find_lvscare(flag)
     }
-}
-
-fn join_master_configs(
-    params: &KubeadmParams,
-    masters: &[IpAddr],
-) -> Result<BTreeMap<IpAddr, String>, AppError> {
-    masters
-        .iter()
-        .map(|&m| Ok((m, params.render_join_master(m).map_err(usage)?)))
-        .collect()
 }
 
 fn print_dry_run(stages: &[Stage]) {
     print!("{}", exec::describe(stages));
     println!("(dry run: nothing was changed)");
+}
+
+/// The cluster file content of an init: `cluster` with the package's sum, stamped `now` (a
+/// re-run keeps the first stamp of creation).
+fn init_record(
+    cluster: &Cluster,
+    package_sha256: &str,
+    existing: Option<&Cluster>,
+    now: SystemTime,
+) -> Cluster {
+    let mut record = Cluster {
+        package_sha256: package_sha256.to_string(),
+        ..cluster.clone()
+    };
+    record.touch(now);
+    record.created = existing.map_or_else(|| record.updated.clone(), |c| c.created.clone());
+    record
 }
 
 async fn init(args: &InitArgs, env: &Environment) -> Result<(), AppError> {
@@ -380,15 +378,14 @@ async fn init(args: &InitArgs, env: &Environment) -> Result<(), AppError> {
             CertificateKey::generate().map_err(|e| AppError::Failed(e.to_string()))?,
         ),
     };
-    let params = v.kubeadm_params(token.clone(), key.clone());
+    // The cluster this run installs, which the configurations and stages are made from; the
+    // package's sum and the file's time stamps are set when it is recorded (`init_record`).
+    let cluster = v.new_cluster(token, key, String::new(), SystemTime::UNIX_EPOCH);
+    let params = cluster.kubeadm_params();
     let init_config = params
         .render_init(template.as_ref().map(|(n, s)| (n.as_str(), s.as_str())))
         .map_err(usage)?;
-    let lvscare = if v.nodes.is_empty() {
-        PathBuf::from(plan::paths::LVSCARE)
-    } else {
-        find_lvscare(args.lvscare_bin.as_deref())?
-    };
+    let lvscare = lvscare_for(&cluster.nodes, args.lvscare_bin.as_deref())?;
     let pkg = package_for(&v.package, v.package_sha256.as_deref(), &v.run).await?;
     if pkg.verified_by.is_none() {
         eprintln!(
@@ -396,36 +393,25 @@ async fn init(args: &InitArgs, env: &Environment) -> Result<(), AppError> {
             pkg.path.display()
         );
     }
-    let inputs = Inputs {
-        masters: v.masters.clone(),
-        nodes: v.nodes.clone(),
-        vip: v.vip,
-        apiserver_name: v.apiserver_name.clone(),
-        package: pkg.path.clone(),
-        lvscare,
-        lvscare_mode: v.lvscare_mode,
-        lvscare_image: v.lvscare_image.clone(),
-        init_config,
-        join_master_configs: join_master_configs(&params, &v.masters[1..])?,
-        join_node_config: params.render_join_node().map_err(usage)?,
+    let joins = Joins::render(&params, &cluster.masters[1..]).map_err(usage)?;
+    let files = Uploads {
+        package: &pkg.path,
+        package_sha256: &pkg.sha256,
+        lvscare: &lvscare,
     };
-    let stages = plan::init(&inputs, &pkg.sha256);
+    let run = runs::init_run(&cluster, files, &init_config, &joins);
     if v.run.dry_run {
-        print_dry_run(&stages);
+        print_dry_run(&run.stages);
         return Ok(());
     }
     let progress = Progress::new(false);
-    let all: Vec<IpAddr> = v.masters.iter().chain(&v.nodes).copied().collect();
-    let sessions = connect_and_check(&all, &all, v.vip, &v.run, &progress).await?;
+    let sessions =
+        connect_and_check(&run.hosts, &run.checked, cluster.vip, &v.run, &progress).await?;
     // Recorded before any host changes, so `join`/`clean` know the cluster even after a failure.
-    let now = SystemTime::now();
-    let mut record = v.new_cluster(token, key, pkg.sha256.clone(), now);
-    if let Some(c) = &existing {
-        record.created = c.created.clone();
-    }
+    let record = init_record(&cluster, &pkg.sha256, existing.as_ref(), SystemTime::now());
     cluster::save(&v.run.cluster_file, &record).map_err(|e| AppError::Failed(e.to_string()))?;
     let started = Instant::now();
-    let result = run_init(&stages, &inputs, &params, &sessions, &v.run, &progress).await;
+    let result = exec::run_stages(&run.stages, &sessions, v.run.parallel, &progress).await;
     close_all(sessions).await;
     result.map_err(|f| {
         failed(
@@ -436,8 +422,8 @@ async fn init(args: &InitArgs, env: &Environment) -> Result<(), AppError> {
     eprintln!(
         "seal-install: cluster ready in {:.1}s: masters {}, nodes {} (cluster file {})",
         started.elapsed().as_secs_f64(),
-        list(&v.masters),
-        list(&v.nodes),
+        list(&cluster.masters),
+        list(&cluster.nodes),
         v.run.cluster_file.display()
     );
     Ok(())
@@ -453,46 +439,6 @@ fn list(ips: &[IpAddr]) -> String {
         .join(", ")
 }
 
-/// distribute → master0 → (refresh when master0 was set up before) → masters → nodes.
-async fn run_init(
-    stages: &[Stage],
-    inputs: &Inputs,
-    params: &KubeadmParams,
-    sessions: &BTreeMap<IpAddr, Session>,
-    run: &RunSettings,
-    progress: &Progress,
-) -> Result<(), Vec<Failure>> {
-    let (first, rest) = stages.split_at(stages.len().min(2));
-    let outcomes = exec::run_stages(first, sessions, run.parallel, progress).await?;
-    let master0 = inputs.masters[0];
-    let resumed = outcomes.iter().any(|(h, name, o)| {
-        *h == master0 && name == "kubeadm init" && *o == StepOutcome::AlreadyDone
-    });
-    if resumed && !rest.is_empty() {
-        // The token lives 24 h and uploaded certificates 2 h: make them valid for the joins.
-        exec::run_stages(&[refresh_stage(master0, params)], sessions, 1, progress).await?;
-    }
-    exec::run_stages(rest, sessions, run.parallel, progress).await?;
-    Ok(())
-}
-
-/// Plan inputs for an installed cluster: lvscare already on the nodes, no configs rendered.
-fn cluster_inputs(c: &Cluster) -> Inputs {
-    Inputs {
-        masters: c.masters.clone(),
-        nodes: c.nodes.clone(),
-        vip: c.vip,
-        apiserver_name: c.apiserver_name.clone(),
-        package: PathBuf::new(),
-        lvscare: PathBuf::from(plan::paths::LVSCARE),
-        lvscare_mode: c.lvscare_mode,
-        lvscare_image: c.lvscare_image.clone(),
-        init_config: String::new(),
-        join_master_configs: BTreeMap::new(),
-        join_node_config: String::new(),
-    }
-}
-
 fn source_of(c: &Cluster) -> PackageSource {
     if c.package.starts_with("http://") || c.package.starts_with("https://") {
         PackageSource::Url(c.package.clone())
@@ -506,50 +452,23 @@ async fn join(args: &JoinArgs, env: &Environment) -> Result<(), AppError> {
     let before = cluster::load(&path).map_err(usage)?;
     let v = cli::validate_join(args, &before, env, SystemTime::now()).map_err(usage)?;
     let c = &v.cluster;
-    let params = c.kubeadm_params();
-    let lvscare = if v.nodes.is_empty() {
-        PathBuf::from(plan::paths::LVSCARE)
-    } else {
-        find_lvscare(args.lvscare_bin.as_deref())?
-    };
+    let lvscare = lvscare_for(&v.nodes, args.lvscare_bin.as_deref())?;
     let pkg = package_for(&source_of(c), Some(&c.package_sha256), &v.run).await?;
-    let inputs = Inputs {
-        package: pkg.path.clone(),
-        lvscare,
-        join_master_configs: join_master_configs(&params, &v.masters)?,
-        join_node_config: params.render_join_node().map_err(usage)?,
-        ..cluster_inputs(c)
+    let joins = Joins::render(&c.kubeadm_params(), &v.masters).map_err(usage)?;
+    let files = Uploads {
+        package: &pkg.path,
+        package_sha256: &pkg.sha256,
+        lvscare: &lvscare,
     };
-    let new: Vec<IpAddr> = v.masters.iter().chain(&v.nodes).copied().collect();
-    let master0 = c.masters[0];
-    let mut stages = vec![
-        plan::distribute(&new, &pkg.path, &pkg.sha256),
-        refresh_stage(master0, &params),
-    ];
-    if !v.masters.is_empty() {
-        stages.push(plan::join_masters(&inputs, &v.masters));
-    }
-    if !v.nodes.is_empty() {
-        stages.push(plan::join_nodes(&inputs, &v.nodes));
-        stages.push(plan::node_lvscare(&inputs, &v.nodes));
-    }
-    // Nodes already in the cluster balance to the new masters too.
-    if !v.masters.is_empty() && !before.nodes.is_empty() {
-        stages.push(plan::update_node_masters(&inputs, &before.nodes));
-    }
+    let run = runs::join_run(c, &v.masters, &v.nodes, files, &joins);
     if v.run.dry_run {
-        print_dry_run(&stages);
+        print_dry_run(&run.stages);
         return Ok(());
     }
     let progress = Progress::new(false);
-    let mut hosts = new.clone();
-    hosts.push(master0);
-    if !v.masters.is_empty() {
-        hosts.extend(&before.nodes);
-    }
-    let sessions = connect_and_check(&hosts, &new, c.vip, &v.run, &progress).await?;
+    let sessions = connect_and_check(&run.hosts, &run.checked, c.vip, &v.run, &progress).await?;
     let started = Instant::now();
-    let result = exec::run_stages(&stages, &sessions, v.run.parallel, &progress).await;
+    let result = exec::run_stages(&run.stages, &sessions, v.run.parallel, &progress).await;
     close_all(sessions).await;
     result.map_err(|f| {
         failed(
@@ -575,38 +494,20 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
         Err(e) => return Err(usage(e)),
     };
     let v = cli::validate_clean(args, current.as_ref(), env, SystemTime::now()).map_err(usage)?;
-    let mut stages = Vec::new();
-    // Nodes leave the cluster first (drained, Node objects deleted) when a master remains.
-    let master = v
-        .remaining
-        .as_ref()
-        .and_then(|r| r.masters.first().copied())
-        .filter(|m| !v.hosts.contains(m) && !v.nodes.is_empty());
-    if let Some(m) = master {
-        stages.push(plan::delete_nodes(m, &v.nodes));
-    }
-    stages.push(plan::clean(&v.hosts, &v.nodes, v.vip));
-    // Remaining nodes stop balancing to masters that are gone.
-    let mut update_hosts = Vec::new();
-    if let (Some(rest), Some(before)) = (&v.remaining, &current) {
-        if rest.masters.len() < before.masters.len() && !rest.nodes.is_empty() {
-            stages.push(plan::update_node_masters(
-                &cluster_inputs(rest),
-                &rest.nodes,
-            ));
-            update_hosts = rest.nodes.clone();
-        }
-    }
+    let mut run = runs::clean_run(
+        &v.hosts,
+        &v.nodes,
+        v.vip,
+        v.remaining.as_ref(),
+        current.as_ref(),
+    );
     if v.run.dry_run {
-        print_dry_run(&stages);
+        print_dry_run(&run.stages);
         return Ok(());
     }
     let progress = Progress::new(false);
     let (methods, password) = auth_methods(&v.run.ssh.auth)?;
-    let mut hosts = v.hosts.clone();
-    hosts.extend(&update_hosts);
-    hosts.extend(master);
-    let connected = connect_all(&hosts, &v.run, &methods, password.as_ref(), &progress).await;
+    let connected = connect_all(&run.hosts, &v.run, &methods, password.as_ref(), &progress).await;
     let mut sessions = BTreeMap::new();
     let mut unreachable = Vec::new();
     for (h, r) in connected {
@@ -615,7 +516,7 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
                 sessions.insert(h, s);
             }
             // The cluster's side is best effort: a node is still cleaned when no master answers.
-            Err(e) if Some(h) == master && !update_hosts.contains(&h) => {
+            Err(e) if Some(h) == run.best_effort => {
                 eprintln!("seal-install: warning: master {h} is unreachable ({e}); the cleaned nodes stay in the cluster's node list");
             }
             Err(e) => unreachable.push(Failure {
@@ -627,10 +528,10 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
         }
     }
     // Clean what can be reached; what cannot is reported and stays in the cluster file.
-    for stage in &mut stages {
+    for stage in &mut run.stages {
         stage.steps.retain(|s| sessions.contains_key(&s.host));
     }
-    let result = exec::run_stages(&stages, &sessions, v.run.parallel, &progress).await;
+    let result = exec::run_stages(&run.stages, &sessions, v.run.parallel, &progress).await;
     close_all(sessions).await;
     let mut failures = unreachable;
     if let Err(f) = result {

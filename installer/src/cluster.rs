@@ -14,7 +14,15 @@ use serde::{Deserialize, Serialize};
 use crate::kubeadm::{
     BootstrapToken, CaCertHash, CertificateKey, Cidr, KubeVersion, KubeadmApi, KubeadmParams,
 };
-use crate::plan::LvscareMode;
+
+/// How lvscare runs on nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LvscareMode {
+    /// A static pod managed by kubelet.
+    StaticPod,
+    /// A systemd unit.
+    Systemd,
+}
 
 /// Everything known about an installed cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

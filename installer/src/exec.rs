@@ -99,7 +99,7 @@ pub async fn run_stages(
 ) -> Result<Vec<(IpAddr, String, StepOutcome)>, Vec<Failure>> {
     let mut outcomes = Vec::new();
     for stage in stages {
-        if stage.steps.is_empty() {
+        if stage.steps.is_empty() || !condition_holds(stage, &outcomes) {
             continue;
         }
         progress.line(&format!(
@@ -157,6 +157,17 @@ pub async fn run_stages(
         }
     }
     Ok(outcomes)
+}
+
+/// Whether `stage` runs after these outcomes: always, or (with `only_if_done`) only when that
+/// host's step was skipped as already done.
+fn condition_holds(stage: &Stage, outcomes: &[(IpAddr, String, StepOutcome)]) -> bool {
+    match &stage.only_if_done {
+        None => true,
+        Some((host, step)) => outcomes
+            .iter()
+            .any(|(h, s, o)| h == host && s == step && *o == StepOutcome::AlreadyDone),
+    }
 }
 
 /// Runs one step on its host.
@@ -277,11 +288,13 @@ async fn set_hosts_block(
     ))
 }
 
-/// The plan as text for `--dry-run`: per stage and host, every check, command and file.
+/// The plan as text for `--dry-run`: per stage and host, every check, command and file. A stage
+/// that runs only when an earlier step is found already done is left out: a dry run checks
+/// nothing on the hosts, so it cannot know.
 pub fn describe(stages: &[Stage]) -> String {
     let mut out = String::new();
     for stage in stages {
-        if stage.steps.is_empty() {
+        if stage.steps.is_empty() || stage.only_if_done.is_some() {
             continue;
         }
         let how = if stage.parallel {
@@ -352,10 +365,60 @@ mod tests {
         assert_eq!(one_line(&"x".repeat(10), 4), "xxxx…");
     }
 
+    fn stage(name: &str, only_if_done: Option<(IpAddr, String)>) -> Stage {
+        Stage {
+            name: name.into(),
+            parallel: false,
+            steps: vec![Step {
+                host: "10.0.0.2".parse().expect("ip"),
+                name: "refresh".into(),
+                done_if: None,
+                actions: vec![Action::Run {
+                    cmd: "true".into(),
+                    timeout: Duration::from_secs(60),
+                }],
+            }],
+            only_if_done,
+        }
+    }
+
+    #[test]
+    fn a_conditional_stage_runs_only_after_its_step_was_already_done() {
+        let m0: IpAddr = "10.0.0.2".parse().expect("ip");
+        let other: IpAddr = "10.0.0.3".parse().expect("ip");
+        let cond = stage("refresh", Some((m0, "kubeadm init".into())));
+        let done = |h, s: &str, o| vec![(h, s.to_string(), o)];
+        assert!(condition_holds(&stage("always", None), &[]));
+        assert!(!condition_holds(&cond, &[]));
+        assert!(condition_holds(
+            &cond,
+            &done(m0, "kubeadm init", StepOutcome::AlreadyDone)
+        ));
+        assert!(!condition_holds(
+            &cond,
+            &done(m0, "kubeadm init", StepOutcome::Done)
+        ));
+        assert!(!condition_holds(
+            &cond,
+            &done(other, "kubeadm init", StepOutcome::AlreadyDone)
+        ));
+        assert!(!condition_holds(
+            &cond,
+            &done(m0, "distribute package", StepOutcome::AlreadyDone)
+        ));
+        // A dry run cannot know the condition: it lists only what always runs.
+        let text = describe(&[stage("always", None), cond]);
+        assert!(
+            text.contains("== always") && !text.contains("== refresh"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn dry_run_lists_every_command_and_file_per_host() {
         let host: IpAddr = "10.0.0.5".parse().expect("ip");
         let stages = vec![Stage {
+            only_if_done: None,
             name: "join nodes".into(),
             parallel: true,
             steps: vec![Step {

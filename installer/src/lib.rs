@@ -8,6 +8,7 @@ pub mod kubeadm;
 pub mod package;
 pub mod plan;
 pub mod preflight;
+pub mod runs;
 pub mod shell;
 pub mod ssh;
 pub mod template;

@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::cluster::{self, Cluster};
-use crate::kubeadm::{
-    BootstrapToken, CertificateKey, Cidr, KubeVersion, KubeadmApi, KubeadmParams,
-};
+use crate::kubeadm::{BootstrapToken, CertificateKey, Cidr, KubeVersion, KubeadmApi};
 use crate::plan::LvscareMode;
 use crate::ssh::Secret;
 
@@ -131,14 +129,8 @@ pub struct ValidInit {
 }
 
 impl ValidInit {
-    /// The kubeadm parameters with freshly generated credentials (those of the cluster file
-    /// this install writes).
-    pub fn kubeadm_params(&self, token: BootstrapToken, key: CertificateKey) -> KubeadmParams {
-        self.new_cluster(token, key, String::new(), SystemTime::UNIX_EPOCH)
-            .kubeadm_params()
-    }
-
-    /// The cluster file content for this install (no password: the type holds none).
+    /// The cluster this install makes, as its cluster file records it (no password: the type
+    /// holds none); its kubeadm parameters and stages are derived from it.
     pub fn new_cluster(
         &self,
         token: BootstrapToken,

@@ -1,0 +1,543 @@
+//! Which stages each command runs, in order, and which hosts it reaches: `init`, `join` and
+//! `clean` composed from the plan's stages, as pure functions of the cluster (no host, no file).
+//! A stage that runs only in some cases says so itself (`Stage::only_if_done`); nothing is
+//! inserted while the run goes on.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use crate::cluster::Cluster;
+use crate::kubeadm::{KubeadmError, KubeadmParams};
+use crate::plan::{self, Stage};
+
+/// A command's whole run: its stages in order and the hosts it connects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The stages, in order.
+    pub stages: Vec<Stage>,
+    /// Every host the run connects to, in order.
+    pub hosts: Vec<IpAddr>,
+    /// The hosts preflight checks (the others only need to be reachable).
+    pub checked: Vec<IpAddr>,
+    /// A host whose unreachability is only warned about (clean's drain master).
+    pub best_effort: Option<IpAddr>,
+}
+
+/// The local files an install uploads.
+#[derive(Debug, Clone, Copy)]
+pub struct Uploads<'a> {
+    /// The offline package on this machine.
+    pub package: &'a Path,
+    /// Its SHA-256 (hex), which marks a host already set up with it.
+    pub package_sha256: &'a str,
+    /// lvscare on this machine, uploaded to joining nodes.
+    pub lvscare: &'a Path,
+}
+
+/// The kubeadm configurations of the hosts that join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joins {
+    /// Each joining master's (it names the master's own address), in joining order.
+    pub masters: Vec<(IpAddr, String)>,
+    /// The nodes' configuration.
+    pub node: String,
+}
+
+impl Joins {
+    /// Renders the configurations of `masters` (in that order), then the nodes' one.
+    pub fn render(params: &KubeadmParams, masters: &[IpAddr]) -> Result<Joins, KubeadmError> {
+        let masters = masters
+            .iter()
+            .map(|&m| Ok((m, params.render_join_master(m)?)))
+            .collect::<Result<_, KubeadmError>>()?;
+        Ok(Joins {
+            masters,
+            node: params.render_join_node()?,
+        })
+    }
+}
+
+/// The cluster's token and certificate key made valid again on its master0.
+fn refresh(c: &Cluster) -> Stage {
+    plan::refresh_join_credentials(c.masters[0], c.kubeadm_params().refresh_join_credentials())
+}
+
+/// `init` of `c`: distribute everywhere, master0's init, the other masters (`joins.masters`
+/// holds theirs), the nodes and their lvscare. When others join a master0 set up by an earlier
+/// run, its credentials are refreshed first (the token lives 24 h, uploaded certificates 2 h).
+pub fn init_run(c: &Cluster, files: Uploads, init_config: &str, joins: &Joins) -> Run {
+    let all = c.hosts();
+    let mut stages = vec![
+        plan::distribute(&all, files.package, files.package_sha256),
+        plan::init_master0(c, init_config),
+    ];
+    if c.masters.len() > 1 || !c.nodes.is_empty() {
+        stages.push(Stage {
+            only_if_done: Some((c.masters[0], plan::INIT_STEP.into())),
+            ..refresh(c)
+        });
+    }
+    if c.masters.len() > 1 {
+        stages.push(plan::join_masters(c, &joins.masters));
+    }
+    if !c.nodes.is_empty() {
+        stages.push(plan::join_nodes(c, &c.nodes, files.lvscare, &joins.node));
+        stages.push(plan::node_lvscare(c, &c.nodes));
+    }
+    Run {
+        stages,
+        hosts: all.clone(),
+        checked: all,
+        best_effort: None,
+    }
+}
+
+/// `join` of `masters` and `nodes` into `c` (the cluster with them added): distribute to them,
+/// refresh the credentials on master0, join them, and point the nodes already there at the new
+/// masters too. Only the new hosts are preflight-checked.
+pub fn join_run(
+    c: &Cluster,
+    masters: &[IpAddr],
+    nodes: &[IpAddr],
+    files: Uploads,
+    joins: &Joins,
+) -> Run {
+    let new: Vec<IpAddr> = masters.iter().chain(nodes).copied().collect();
+    // Nodes already in the cluster balance to the new masters too.
+    let earlier_nodes: Vec<IpAddr> = if masters.is_empty() {
+        Vec::new()
+    } else {
+        c.nodes
+            .iter()
+            .filter(|n| !nodes.contains(n))
+            .copied()
+            .collect()
+    };
+    let mut stages = vec![
+        plan::distribute(&new, files.package, files.package_sha256),
+        refresh(c),
+    ];
+    if !masters.is_empty() {
+        stages.push(plan::join_masters(c, &joins.masters));
+    }
+    if !nodes.is_empty() {
+        stages.push(plan::join_nodes(c, nodes, files.lvscare, &joins.node));
+        stages.push(plan::node_lvscare(c, nodes));
+    }
+    if !earlier_nodes.is_empty() {
+        stages.push(plan::update_node_masters(c, &earlier_nodes));
+    }
+    let mut hosts = new.clone();
+    hosts.push(c.masters[0]);
+    hosts.extend(&earlier_nodes);
+    Run {
+        stages,
+        hosts,
+        checked: new,
+        best_effort: None,
+    }
+}
+
+/// `clean` of `hosts` (`nodes` are those of them that are nodes; `vip` is lvscare's service
+/// there). With a cluster `remaining` (`before` is the one before): nodes first leave it through
+/// a remaining master, and when masters leave, the remaining nodes stop balancing to them.
+pub fn clean_run(
+    hosts: &[IpAddr],
+    nodes: &[IpAddr],
+    vip: IpAddr,
+    remaining: Option<&Cluster>,
+    before: Option<&Cluster>,
+) -> Run {
+    let mut stages = Vec::new();
+    // Nodes leave the cluster first (drained, Node objects deleted) when a master remains.
+    let master = remaining
+        .and_then(|r| r.masters.first().copied())
+        .filter(|m| !hosts.contains(m) && !nodes.is_empty());
+    if let Some(m) = master {
+        stages.push(plan::delete_nodes(m, nodes));
+    }
+    stages.push(plan::clean(hosts, nodes, vip));
+    // Remaining nodes stop balancing to masters that are gone.
+    let mut update_hosts = Vec::new();
+    if let (Some(rest), Some(before)) = (remaining, before) {
+        if rest.masters.len() < before.masters.len() && !rest.nodes.is_empty() {
+            stages.push(plan::update_node_masters(rest, &rest.nodes));
+            update_hosts = rest.nodes.clone();
+        }
+    }
+    let mut all = hosts.to_vec();
+    all.extend(&update_hosts);
+    all.extend(master);
+    Run {
+        stages,
+        hosts: all,
+        checked: Vec::new(),
+        // The cluster's side is best effort: a node is still cleaned when no master answers.
+        best_effort: master.filter(|m| !update_hosts.contains(m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::paths;
+    use crate::plan::tests::{cluster, commands, ip};
+    use crate::plan::Action;
+
+    fn files() -> Uploads<'static> {
+        Uploads {
+            package: Path::new("/root/kube1.20.2.tar.gz"),
+            package_sha256: "abc",
+            lvscare: Path::new("/usr/local/bin/lvscare"),
+        }
+    }
+
+    /// Placeholder configurations for the joining masters (in order) and the nodes.
+    fn joins(masters: &[IpAddr]) -> Joins {
+        Joins {
+            masters: masters
+                .iter()
+                .map(|&m| (m, format!("join-master {m}")))
+                .collect(),
+            node: "join-node".into(),
+        }
+    }
+
+    fn init_of(c: &Cluster) -> Run {
+        init_run(c, files(), "init", &joins(&c.masters[1..]))
+    }
+
+    /// The stages of `init` on hosts set up by no earlier run (the dry run's list): those that
+    /// always run.
+    fn first_install(c: &Cluster) -> Vec<Stage> {
+        init_of(c)
+            .stages
+            .into_iter()
+            .filter(|s| s.only_if_done.is_none())
+            .collect()
+    }
+
+    fn names(run: &Run) -> Vec<&str> {
+        run.stages.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn init_order_and_hosts_blocks() {
+        let stages = first_install(&cluster());
+        let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "distribute",
+                "init master0",
+                "join masters",
+                "join nodes",
+                "lvscare on nodes"
+            ]
+        );
+        assert_eq!(stages[0].steps.len(), 4);
+        assert!(
+            stages[0].parallel && !stages[2].parallel && stages[3].parallel && stages[4].parallel
+        );
+        let m0 = &stages[1].steps[0];
+        assert_eq!(
+            m0.actions[0],
+            Action::Hosts {
+                entries: vec![(ip("192.168.0.2"), "apiserver.cluster.local".into())]
+            }
+        );
+        let init = commands(m0);
+        let init = init
+            .iter()
+            .find(|c| c.contains("kubeadm init --config"))
+            .expect("init");
+        assert!(init.contains(paths::KUBEADM_INIT_FLAGS), "{init}");
+        // A half-done init resumes past preflight; the step is done only once init succeeded.
+        assert!(
+            init.contains("then kubeadm init --config")
+                && init.contains("--skip-phases=preflight; else kubeadm init"),
+            "{init}"
+        );
+        assert!(
+            init.ends_with(&format!("&& touch {}", paths::INIT_DONE)),
+            "{init}"
+        );
+        assert_eq!(m0.done_if, Some(format!("test -f {}", paths::INIT_DONE)));
+        // Each joining master: the join (resumable), then hosts -> itself as a step of its own
+        // that has no "done" check, so a re-run after a failure there still repoints it.
+        let hosts: Vec<(IpAddr, &str)> = stages[2]
+            .steps
+            .iter()
+            .map(|s| (s.host, s.name.as_str()))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                (ip("192.168.0.3"), "kubeadm join --control-plane"),
+                (ip("192.168.0.3"), "apiserver name -> itself"),
+                (ip("192.168.0.4"), "kubeadm join --control-plane"),
+                (ip("192.168.0.4"), "apiserver name -> itself"),
+            ]
+        );
+        let m1 = &stages[2].steps[0];
+        assert_eq!(
+            m1.actions.first(),
+            Some(&Action::Hosts {
+                entries: vec![(ip("192.168.0.2"), "apiserver.cluster.local".into())]
+            })
+        );
+        assert!(commands(m1)
+            .iter()
+            .any(|c| c.contains(paths::KUBEADM_JOIN_FLAGS)));
+        let self_step = &stages[2].steps[1];
+        assert_eq!(self_step.done_if, None);
+        assert_eq!(
+            self_step.actions,
+            [Action::Hosts {
+                entries: vec![(ip("192.168.0.3"), "apiserver.cluster.local".into())]
+            }]
+        );
+        let node = &stages[3].steps[0];
+        assert_eq!(
+            node.actions[0],
+            Action::Hosts {
+                entries: vec![(ip("10.103.97.2"), "apiserver.cluster.local".into())]
+            }
+        );
+        let cmds = commands(node);
+        let once = cmds
+            .iter()
+            .position(|c| c.contains("--run-once"))
+            .expect("run-once");
+        let join = cmds
+            .iter()
+            .position(|c| c.starts_with("kubeadm join"))
+            .expect("join");
+        assert!(
+            once < join,
+            "lvscare rules must exist before the node joins: {cmds:?}"
+        );
+        // A half-done earlier join is reset just before the join, and only then.
+        let reset = cmds
+            .iter()
+            .position(|c| c.contains("kubeadm reset -f"))
+            .expect("reset");
+        assert_eq!(reset + 1, join);
+        assert!(
+            cmds[reset].starts_with("if [ ! -f /etc/kubernetes/kubelet.conf ]"),
+            "{}",
+            cmds[reset]
+        );
+        assert!(
+            cmds[once].contains("--rs 192.168.0.4:6443")
+                && cmds[once].contains("--vs 10.103.97.2:6443")
+        );
+        // The join is done once kubelet.conf exists, whatever happened to the manifest after it;
+        // the manifest is the next stage's and always rewritten.
+        assert_eq!(
+            node.done_if.as_deref(),
+            Some("test -f /etc/kubernetes/kubelet.conf")
+        );
+        assert!(
+            !cmds.iter().any(|c| c.contains("kube-lvscare.yaml")),
+            "{cmds:?}"
+        );
+        let lv = &stages[4].steps[0];
+        assert_eq!((lv.host, lv.done_if.as_ref()), (ip("192.168.0.5"), None));
+        let write = &commands(lv)[0];
+        // Written beside the manifests folder, never inside it, then renamed in.
+        assert!(
+            write.contains(&format!(
+                "> {} && mv {} {}",
+                paths::LVSCARE_MANIFEST_TMP,
+                paths::LVSCARE_MANIFEST_TMP,
+                paths::LVSCARE_MANIFEST
+            )),
+            "{write}"
+        );
+        assert!(!paths::LVSCARE_MANIFEST_TMP.starts_with("/etc/kubernetes/manifests/"));
+    }
+
+    #[test]
+    fn single_master_without_nodes() {
+        let mut c = cluster();
+        c.masters.truncate(1);
+        c.nodes.clear();
+        let names: Vec<String> = first_install(&c).into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["distribute", "init master0"]);
+    }
+
+    #[test]
+    fn init_with_one_or_three_masters_and_no_or_two_nodes() {
+        let (m, n) = (
+            [ip("192.168.0.2"), ip("192.168.0.3"), ip("192.168.0.4")],
+            [ip("192.168.0.5"), ip("192.168.0.6")],
+        );
+        let cases: [(&[IpAddr], &[IpAddr], &[&str]); 4] = [
+            (&m[..1], &[], &["distribute", "init master0"]),
+            (
+                &m[..1],
+                &n,
+                &[
+                    "distribute",
+                    "init master0",
+                    "refresh join credentials",
+                    "join nodes",
+                    "lvscare on nodes",
+                ],
+            ),
+            (
+                &m,
+                &[],
+                &[
+                    "distribute",
+                    "init master0",
+                    "refresh join credentials",
+                    "join masters",
+                ],
+            ),
+            (
+                &m,
+                &n,
+                &[
+                    "distribute",
+                    "init master0",
+                    "refresh join credentials",
+                    "join masters",
+                    "join nodes",
+                    "lvscare on nodes",
+                ],
+            ),
+        ];
+        for (masters, nodes, want) in cases {
+            let mut c = cluster();
+            c.masters = masters.to_vec();
+            c.nodes = nodes.to_vec();
+            let run = init_of(&c);
+            assert_eq!(names(&run), want, "{masters:?} {nodes:?}");
+            let all = c.hosts();
+            assert_eq!((&run.hosts, &run.checked), (&all, &all));
+            assert_eq!(run.stages[0].steps.len(), all.len());
+            assert_eq!(run.best_effort, None);
+        }
+    }
+
+    #[test]
+    fn init_refreshes_credentials_only_when_master0_was_already_initialised() {
+        let c = cluster();
+        let run = init_of(&c);
+        let refresh = &run.stages[2];
+        assert_eq!(refresh.name, "refresh join credentials");
+        assert_eq!(
+            refresh.only_if_done,
+            Some((ip("192.168.0.2"), plan::INIT_STEP.to_string()))
+        );
+        // The condition names the step master0's init really has.
+        assert_eq!(run.stages[1].steps[0].name, plan::INIT_STEP);
+        let step = &refresh.steps[0];
+        assert_eq!(step.host, ip("192.168.0.2"));
+        let cmds = commands(step);
+        assert!(
+            cmds[0].contains("kubeadm token create abcdef.0123456789abcdef"),
+            "{cmds:?}"
+        );
+        assert!(
+            cmds[1].contains("upload-certs --certificate-key"),
+            "{cmds:?}"
+        );
+        // Every other stage always runs.
+        assert_eq!(
+            run.stages
+                .iter()
+                .filter(|s| s.only_if_done.is_some())
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn joining_masters_updates_the_nodes_already_there() {
+        let mut c = cluster();
+        let (m4, n2) = (ip("192.168.0.7"), ip("192.168.0.8"));
+        c.masters.push(m4);
+        c.nodes.push(n2);
+        let run = join_run(&c, &[m4], &[n2], files(), &joins(&[m4]));
+        assert_eq!(
+            names(&run),
+            [
+                "distribute",
+                "refresh join credentials",
+                "join masters",
+                "join nodes",
+                "lvscare on nodes",
+                "update nodes' masters"
+            ]
+        );
+        // The refresh always runs on a join.
+        assert!(run.stages.iter().all(|s| s.only_if_done.is_none()));
+        let hosts = |s: &Stage| s.steps.iter().map(|s| s.host).collect::<Vec<_>>();
+        assert_eq!(hosts(&run.stages[0]), [m4, n2]);
+        assert_eq!(hosts(&run.stages[1]), [ip("192.168.0.2")]);
+        assert_eq!(hosts(&run.stages[2]), [m4, m4]);
+        assert_eq!(hosts(&run.stages[3]), [n2]);
+        // Only the node that was there before gets the new master list from this stage.
+        assert_eq!(hosts(&run.stages[5]), [ip("192.168.0.5")]);
+        assert!(commands(&run.stages[5].steps[0])[0].contains("--rs 192.168.0.7:6443"));
+        assert_eq!(run.hosts, [m4, n2, ip("192.168.0.2"), ip("192.168.0.5")]);
+        assert_eq!(run.checked, [m4, n2]);
+    }
+
+    #[test]
+    fn joining_only_nodes_leaves_the_other_nodes_alone() {
+        let mut c = cluster();
+        let n2 = ip("192.168.0.8");
+        c.nodes.push(n2);
+        let run = join_run(&c, &[], &[n2], files(), &joins(&[]));
+        assert_eq!(
+            names(&run),
+            [
+                "distribute",
+                "refresh join credentials",
+                "join nodes",
+                "lvscare on nodes"
+            ]
+        );
+        assert_eq!(run.hosts, [n2, ip("192.168.0.2")]);
+    }
+
+    #[test]
+    fn cleaning_nodes_drains_them_through_a_remaining_master() {
+        let before = cluster();
+        let mut rest = before.clone();
+        rest.nodes.clear();
+        let n = ip("192.168.0.5");
+        let run = clean_run(&[n], &[n], before.vip, Some(&rest), Some(&before));
+        assert_eq!(names(&run), ["delete nodes from the cluster", "clean"]);
+        assert_eq!(run.stages[0].steps[0].host, ip("192.168.0.2"));
+        assert_eq!(run.hosts, [n, ip("192.168.0.2")]);
+        assert_eq!(run.best_effort, Some(ip("192.168.0.2")));
+        assert!(run.checked.is_empty());
+    }
+
+    #[test]
+    fn cleaning_a_master_repoints_the_remaining_nodes() {
+        let before = cluster();
+        let mut rest = before.clone();
+        let m = ip("192.168.0.4");
+        rest.masters.retain(|x| *x != m);
+        let run = clean_run(&[m], &[], before.vip, Some(&rest), Some(&before));
+        assert_eq!(names(&run), ["clean", "update nodes' masters"]);
+        assert!(!commands(&run.stages[1].steps[0])[0].contains("192.168.0.4"));
+        assert_eq!(run.hosts, [m, ip("192.168.0.5")]);
+        assert_eq!(run.best_effort, None);
+    }
+
+    #[test]
+    fn cleaning_everything_touches_only_the_named_hosts() {
+        let c = cluster();
+        let run = clean_run(&c.hosts(), &c.nodes, c.vip, None, Some(&c));
+        assert_eq!(names(&run), ["clean"]);
+        assert_eq!(run.hosts, c.hosts());
+        assert_eq!(run.best_effort, None);
+    }
+}
