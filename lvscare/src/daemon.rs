@@ -6,6 +6,7 @@ use crate::health::{Health, HealthTracker};
 use crate::node::{Node, NodeError};
 use crate::probe::{self, ProbeConfig, ProbeError, ProbeFailure, Prober, TlsMode};
 use crate::reconcile::Reconciler;
+use crate::schedule::ProbeSchedule;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -92,9 +93,10 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
     let probe_cfg = Arc::new(probe_cfg);
     let (tx, mut rx) = mpsc::channel::<(SocketAddr, Result<(), ProbeFailure>)>(64);
     for &addr in &cfg.real_servers {
+        let schedule = ProbeSchedule::new(cfg.interval, cfg.fastinter, cfg.fall, Instant::now());
         tokio::spawn(probe_loop(
             Prober::new(addr, probe_cfg.clone()),
-            cfg.interval,
+            schedule,
             tx.clone(),
         ));
     }
@@ -115,12 +117,13 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
     let mut sigint =
         signal(SignalKind::interrupt()).map_err(|e| NodeError::Signal(e.to_string()))?;
     info!(
-        "lvscare: {} -> {} real servers, probing {:?} every {:?} (timeout {:?}, fall {}, rise {})",
+        "lvscare: {} -> {} real servers, probing {:?} every {:?} (timeout {:?}, re-probe after a failure {:?}, fall {}, rise {})",
         cfg.vip,
         cfg.real_servers.len(),
         cfg.health.scheme,
         cfg.interval,
         cfg.health.timeout,
+        cfg.fastinter,
         cfg.fall,
         cfg.rise
     );
@@ -184,19 +187,19 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
     }
 }
 
-/// Probes one master every interval and reports each result; ends when the daemon does.
+/// Probes one master on its schedule (one probe per interval, a quick re-probe after a first
+/// failure) and reports each result; ends when the daemon does.
 async fn probe_loop(
     mut prober: Prober,
-    interval: std::time::Duration,
+    mut schedule: ProbeSchedule,
     tx: mpsc::Sender<(SocketAddr, Result<(), ProbeFailure>)>,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
         let result = prober.probe().await;
+        let next = schedule.after(result.is_ok(), Instant::now());
         if tx.send((prober.target(), result)).await.is_err() {
             return;
         }
+        tokio::time::sleep_until(next.into()).await;
     }
 }

@@ -8,4 +8,5 @@ pub mod manifest;
 pub mod node;
 pub mod probe;
 pub mod reconcile;
+pub mod schedule;
 pub mod sysctl;

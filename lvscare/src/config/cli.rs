@@ -114,6 +114,10 @@ pub struct BalancerArgs {
     #[arg(long, value_name = "N", default_value_t = defaults::RISE)]
     pub rise: u32,
 
+    /// Delay of the quick re-probe that confirms a failed probe; shorter than the interval.
+    #[arg(long, value_name = "DURATION", default_value = defaults::FASTINTER)]
+    pub fastinter: String,
+
     /// Consecutive failed probes that take an Up real server out.
     #[arg(long, value_name = "N", default_value_t = defaults::FALL)]
     pub fall: u32,

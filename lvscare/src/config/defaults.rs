@@ -1,16 +1,20 @@
 //! Default values of the tuning flags, chosen so that a dead master stops receiving new
-//! connections within 3 s at negligible load on the apiservers.
+//! connections within 2 s at negligible load on the apiservers.
 //!
-//! Probes start on a fixed tick every `INTERVAL`; the `FALL`-th consecutive failed probe sets
-//! the server's weight to 0. A master can die just after a successful probe, so the worst case
-//! from death to "no new connections" is `FALL × INTERVAL + TIMEOUT`:
-//! - apiserver process killed: the connect is refused at once, so 2 × 1 s = 2 s;
+//! Probes start on a fixed tick every `INTERVAL`; a failed probe is confirmed by a re-probe
+//! `FASTINTER` after it ends (see `schedule`), and the `FALL`-th consecutive failure sets the
+//! server's weight to 0. A master can die just after a successful probe, so the worst case from
+//! death to "no new connections" is `INTERVAL + TIMEOUT + (FALL - 1) × (FASTINTER + TIMEOUT)`:
+//! - apiserver process killed: the connect is refused at once, so 1 s + 0.1 s = 1.1 s
+//!   (0.6 s on average);
 //! - master blackholed or powered off: nothing answers, each probe ends at the timeout:
-//!   2 × 1 s + 0.5 s = 2.5 s, leaving 0.5 s of slack for timers and the netlink update.
+//!   1 s + 0.35 s + 0.1 s + 0.35 s = 1.8 s (1.3 s on average; `testbed bench-failover`
+//!   measured 1.52 s mean and 1.97 s worst with a 400 ms timeout, hence 350 ms).
 //!
-//! `TIMEOUT` 500 ms is two orders of magnitude above the latency of `/healthz` on a LAN, so only
+//! `TIMEOUT` 350 ms is two orders of magnitude above the latency of `/healthz` on a LAN, so only
 //! a stuck server times out; `FALL` 2 means a single lost packet or slow answer never takes a
-//! healthy master out (and if all masters look down, the reconciler fails open anyway).
+//! healthy master out (and if all masters look down, the reconciler fails open anyway). A healthy
+//! master gets one probe per interval; only a failed probe brings the quick second one.
 //! `RISE` 3: a recovering master must answer for 3 s in a row before it gets traffic again —
 //! slow to trust, quick to distrust; the other masters carry the load meanwhile.
 //! `DRAIN_TIMEOUT` 5 s: a Down master at weight 0 keeps its existing connections at most this
@@ -27,7 +31,9 @@
 /// Probe interval.
 pub const INTERVAL: &str = "1s";
 /// Probe timeout (must stay below the interval).
-pub const HEALTH_TIMEOUT: &str = "500ms";
+pub const HEALTH_TIMEOUT: &str = "350ms";
+/// Delay of the quick re-probe after a first failed probe.
+pub const FASTINTER: &str = "100ms";
 /// Consecutive successes that bring a Down server back.
 pub const RISE: u32 = 3;
 /// Consecutive failures that take an Up server out.
@@ -68,7 +74,8 @@ mod tests {
         );
         assert_eq!(c.scheduler, "rr");
         assert_eq!(c.interval, Duration::from_secs(1));
-        assert_eq!(c.health.timeout, Duration::from_millis(500));
+        assert_eq!(c.health.timeout, Duration::from_millis(350));
+        assert_eq!(c.fastinter, Duration::from_millis(100));
         assert_eq!(c.health.path, "/healthz");
         assert_eq!(c.health.scheme, Scheme::Https);
         assert_eq!(c.health.tls, TlsVerify::Insecure);
@@ -82,10 +89,12 @@ mod tests {
     }
 
     #[test]
-    fn defaults_take_a_dead_master_out_within_3s() {
+    fn defaults_take_a_dead_master_out_within_2s() {
         let c = care(BASE).unwrap();
         // Worst case: dies right after a successful probe, then every probe times out.
-        let worst = c.interval * c.fall.get() + c.health.timeout;
-        assert!(worst <= Duration::from_secs(3), "{worst:?}");
+        let worst = c.interval
+            + c.health.timeout
+            + (c.fastinter + c.health.timeout) * (c.fall.get() - 1);
+        assert!(worst <= Duration::from_secs(2), "{worst:?}");
     }
 }

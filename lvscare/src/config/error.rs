@@ -107,6 +107,17 @@ pub enum ConfigError {
         /// The interval.
         interval: Duration,
     },
+    /// Fast re-probe delay not below interval.
+    #[error(
+        "--fastinter {} is not shorter than --interval {}; the quick re-probe after a failure must come before the next regular one",
+        fmt_duration(*.fastinter), fmt_duration(*.interval)
+    )]
+    FastinterNotBelowInterval {
+        /// The re-probe delay.
+        fastinter: Duration,
+        /// The interval.
+        interval: Duration,
+    },
     /// A duration flag could not be parsed.
     #[error(
         "{flag} {value:?}: {source}; write seconds (5) or a number with a unit (500ms, 2s, 1m)"
@@ -193,6 +204,13 @@ mod tests {
             m.contains("2s") && m.contains("1s") && m.contains("lower the timeout"),
             "{m}"
         );
+        let m = msg(care_with(&["--interval", "1s", "--fastinter", "1s"]));
+        assert!(
+            m.contains("--fastinter 1s") && m.contains("--interval 1s"),
+            "{m}"
+        );
+        let m = msg(care_with(&["--fastinter", "0"]));
+        assert!(m.contains("--fastinter"), "{m}");
         let m = msg(care(&["--vs", "10.103.97.2:6443"]));
         assert!(m.contains("--rs IP:PORT"), "{m}");
         let m = msg(care_with(&["--iface", "a-very-long-name0"]));

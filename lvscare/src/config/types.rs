@@ -67,6 +67,8 @@ pub struct CareConfig {
     pub health: HealthConfig,
     /// Successes to come back Up.
     pub rise: NonZeroU32,
+    /// Delay of the re-probe after a failed probe (< interval).
+    pub fastinter: Duration,
     /// Failures to go Down.
     pub fall: NonZeroU32,
     /// Drain limit for Down servers.

@@ -71,6 +71,16 @@ impl BalancerArgs {
         if timeout >= interval {
             return Err(ConfigError::TimeoutNotBelowInterval { timeout, interval });
         }
+        let fastinter = duration_flag("--fastinter", &self.fastinter)?;
+        if fastinter.is_zero() {
+            return Err(ConfigError::ZeroDuration("--fastinter"));
+        }
+        if fastinter >= interval {
+            return Err(ConfigError::FastinterNotBelowInterval {
+                fastinter,
+                interval,
+            });
+        }
         let drain_timeout = duration_flag("--drain-timeout", &self.drain_timeout)?;
 
         let rise = NonZeroU32::new(self.rise).ok_or(ConfigError::ZeroThreshold("--rise"))?;
@@ -137,6 +147,7 @@ impl BalancerArgs {
             },
             rise,
             fall,
+            fastinter,
             drain_timeout,
             iface: self.iface.clone(),
             source_ip,

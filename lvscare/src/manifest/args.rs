@@ -33,6 +33,7 @@ impl CareConfig {
             flag("ca-file", path.display().to_string());
         }
         flag("rise", self.rise.to_string());
+        flag("fastinter", fmt_duration(self.fastinter));
         flag("fall", self.fall.to_string());
         flag("drain-timeout", fmt_duration(self.drain_timeout));
         flag("iface", self.iface.clone());

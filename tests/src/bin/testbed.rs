@@ -5,6 +5,7 @@
 //! testbed boot-times                  measure one VM's boot, and four booting together on a LAN
 //! testbed install-times               seal-install init of 3 masters + 1..4 nodes, timed (seven VMs)
 //! testbed demo                        the lvscare failover demo (lvscare built next to this binary)
+//! testbed bench-failover [TRIALS]     detection time of a killed and a blackholed master, as a table
 
 use seal_testbed::{Error, Kernel, Lan, SshdConfig, Vm, VmSpec};
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ const USAGE: &str = "usage:
                                       --systemd: systemd is PID 1 (3 GiB of memory)
   testbed boot-times                  boot one VM, then four together on a LAN with sshd; print a table
   testbed demo                        lvscare in front of three fake masters: spread, failover, recovery
+  testbed bench-failover [TRIALS]     kill / blackhole a master TRIALS times (default 20) at a random
+                                      moment between probes; print how long it kept new connections
   testbed install-times               seal-install init of 3 masters + 1..4 nodes on seven VMs; print a table";
 
 fn main() -> ExitCode {
@@ -70,6 +73,17 @@ fn main() -> ExitCode {
                     );
                     ExitCode::from(u8::try_from(out.exit_code).unwrap_or(1))
                 }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        ["bench-failover"] | ["bench-failover", _] => {
+            let trials = match words.get(1).map(|n| n.parse::<u32>()) {
+                None => 20,
+                Some(Ok(n)) if n > 0 => n,
+                Some(_) => return fail("bench-failover TRIALS: a positive whole number"),
+            };
+            match vm_script("bench-failover", &include_str!("../../vm/bench-failover.sh").replace("__TRIALS__", &trials.to_string())) {
+                Ok(code) => code,
                 Err(e) => fail(&e.to_string()),
             }
         }
@@ -142,6 +156,12 @@ fn boot_times() -> Result<(), Error> {
 /// Runs tests/vm/demo.sh in a VM with the lvscare binary that sits next to this one, printing
 /// the script's output as it is written.
 fn demo() -> Result<ExitCode, Error> {
+    vm_script("demo", include_str!("../../vm/demo.sh"))
+}
+
+/// Runs `script` (its `__LV__` is the lvscare binary next to this one) in a VM, printing its
+/// output as it is written.
+fn vm_script(name: &str, script: &str) -> Result<ExitCode, Error> {
     let exe = std::env::current_exe().map_err(|e| Error::Io {
         what: "locating testbed".into(),
         source: e,
@@ -154,11 +174,11 @@ fn demo() -> Result<ExitCode, Error> {
         )));
     }
     let kernel = Kernel::ensure()?;
-    let script = include_str!("../../vm/demo.sh").replace("__LV__", &lvscare.display().to_string());
+    let script = script.replace("__LV__", &lvscare.display().to_string());
     println!("booting a VM with Debian's 6.1 kernel (real IPVS) under QEMU...");
     let vm = Vm::start(
         &kernel,
-        &VmSpec::new("demo", &script, Duration::from_secs(900)),
+        &VmSpec::new(name, &script, Duration::from_secs(900)),
     )?;
     let log = vm.run_dir().join("output.log");
     let follower = std::thread::spawn(move || follow(&log));
@@ -166,7 +186,7 @@ fn demo() -> Result<ExitCode, Error> {
     let _ = follower.join();
     let out = out?;
     println!(
-        "\n(VM boot {:.1} s, whole demo {:.1} s)",
+        "\n(VM boot {:.1} s, whole {name} {:.1} s)",
         out.boot_time.as_secs_f64(),
         out.wall_time.as_secs_f64()
     );
