@@ -441,11 +441,13 @@ pub fn delete_nodes(master: IpAddr, nodes: &[IpAddr]) -> Stage {
                 format!(
                     "n=$({kubectl} get nodes -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.status.addresses[?(@.type==\"InternalIP\")].address}}{{\"\\n\"}}{{end}}' \
                      | awk -v ip={ip} '$2 == ip {{print $1}}'); \
-                     if [ -n \"$n\" ]; then {kubectl} drain \"$n\" --ignore-daemonsets --delete-local-data --force --timeout=120s \
+                     if [ -n \"$n\" ]; then {kubectl} drain \"$n\" --ignore-daemonsets --delete-local-data --force --timeout=300s \
                      && {kubectl} delete node \"$n\"; fi",
                     ip = sh_quote(&ip.to_string())
                 ),
-                Duration::from_secs(180),
+                // kubectl's own drain limit plus the delete: pods' grace periods run out slowly
+                // on a busy node (a real one took 123 s to drain one bare pod).
+                Duration::from_secs(360),
             )
         })
         .collect();
@@ -493,7 +495,9 @@ pub fn clean(hosts: &[IpAddr], nodes: &[IpAddr], vip: IpAddr) -> Stage {
                     paths::PACKAGE,
                     paths::KUBEADM_CONFIG
                 ),
-                SHORT,
+                // clean.sh stops units and the runtime and unmounts its data: over a minute on
+                // a busy real node.
+                LONG,
             ));
             actions.push(Action::Hosts { entries: Vec::new() });
             actions.push(run(clean_check(nodes.contains(&h), vip), SHORT));
