@@ -109,7 +109,11 @@ mod tests {
         assert_eq!(s.after(false, now), now + FAST);
         now += FAST + T;
         let next = s.after(false, now);
-        assert_eq!(next, t0 + S * 2, "grid instant t0+1s passed during the fast probes");
+        assert_eq!(
+            next,
+            t0 + S * 2,
+            "grid instant t0+1s passed during the fast probes"
+        );
         assert_eq!(s.after(false, next + T), t0 + S * 3);
     }
 
@@ -156,7 +160,11 @@ mod tests {
             let mut start = s.after(true, t0 + Duration::from_millis(2));
             let mut failures = 0;
             loop {
-                let end = if start >= death { start + timeout } else { start + Duration::from_millis(2) };
+                let end = if start >= death {
+                    start + timeout
+                } else {
+                    start + Duration::from_millis(2)
+                };
                 let ok = start < death;
                 failures = if ok { 0 } else { failures + 1 };
                 if failures == fall.get() {

@@ -298,7 +298,11 @@ fn relaxed_leader_election_template(bed: &Bed) -> String {
     let lease = "    leader-elect-lease-duration: \"60s\"\n    leader-elect-renew-deadline: \"40s\"\n    leader-elect-retry-period: \"5s\"\n";
     let anchor = "controllerManager:\n  extraArgs:\n";
     assert!(default.contains(anchor), "{default}");
-    let relaxed = default.replacen(anchor, &format!("scheduler:\n  extraArgs:\n{lease}{anchor}{lease}"), 1);
+    let relaxed = default.replacen(
+        anchor,
+        &format!("scheduler:\n  extraArgs:\n{lease}{anchor}{lease}"),
+        1,
+    );
     let path = bed.dir.join("kubeadm-relaxed.yaml.tmpl");
     std::fs::write(&path, relaxed).expect("write template");
     path.display().to_string()

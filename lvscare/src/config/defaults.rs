@@ -92,9 +92,8 @@ mod tests {
     fn defaults_take_a_dead_master_out_within_2s() {
         let c = care(BASE).unwrap();
         // Worst case: dies right after a successful probe, then every probe times out.
-        let worst = c.interval
-            + c.health.timeout
-            + (c.fastinter + c.health.timeout) * (c.fall.get() - 1);
+        let worst =
+            c.interval + c.health.timeout + (c.fastinter + c.health.timeout) * (c.fall.get() - 1);
         assert!(worst <= Duration::from_secs(2), "{worst:?}");
     }
 }

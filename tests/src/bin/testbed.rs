@@ -82,7 +82,11 @@ fn main() -> ExitCode {
                 Some(Ok(n)) if n > 0 => n,
                 Some(_) => return fail("bench-failover TRIALS: a positive whole number"),
             };
-            match vm_script("bench-failover", &include_str!("../../vm/bench-failover.sh").replace("__TRIALS__", &trials.to_string())) {
+            match vm_script(
+                "bench-failover",
+                &include_str!("../../vm/bench-failover.sh")
+                    .replace("__TRIALS__", &trials.to_string()),
+            ) {
                 Ok(code) => code,
                 Err(e) => fail(&e.to_string()),
             }
