@@ -330,8 +330,12 @@ impl Cluster {
         };
         let c: Cluster = serde_yaml_ng::from_str(text).map_err(|e| invalid(e.to_string()))?;
         KubeadmApi::for_version(&c.version).map_err(|e| invalid(e.to_string()))?;
-        if c.masters.is_empty() && !c.nodes.is_empty() {
-            return Err(invalid("it lists nodes but no master".into()));
+        // A saved cluster always has master0 (the file goes when its last host is cleaned), and
+        // every run needs it: an edited file without one is refused here, not deep in a run.
+        if c.masters.is_empty() {
+            return Err(invalid(
+                "it lists no master; restore the file (seal-install writes it after every run) or run `seal-install init`".into(),
+            ));
         }
         let hosts = c.hosts();
         for (i, ip) in hosts.iter().enumerate() {
@@ -549,6 +553,15 @@ pub(crate) mod tests {
             (
                 &sample().to_yaml().replace("192.168.0.5", "192.168.0.2"),
                 "listed twice",
+            ),
+            (
+                &Cluster {
+                    masters: vec![],
+                    nodes: vec![],
+                    ..sample()
+                }
+                .to_yaml(),
+                "lists no master",
             ),
             (
                 &format!("{}passwd: hunter2\n", sample().to_yaml()),

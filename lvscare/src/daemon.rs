@@ -25,6 +25,8 @@ pub fn probe_config(cfg: &CareConfig) -> Result<ProbeConfig, ProbeError> {
         scheme: cfg.health.scheme,
         path: cfg.health.path.clone(),
         timeout: cfg.health.timeout,
+        // A busy master's handshake may take up to the interval (see `probe`'s module comment).
+        handshake_timeout: cfg.interval,
         extra_healthy: cfg.health.extra_statuses.clone(),
         tls,
     };

@@ -4,6 +4,14 @@
 //! a request on an open TLS connection costs an apiserver next to nothing, while a fresh TLS
 //! handshake per probe from every node every second would not. The connection is dropped after
 //! any failure and rebuilt on the next probe.
+//!
+//! Each network wait has its own limit rather than one budget for the whole probe. The connect
+//! and the answer to a request get the probe timeout: a blackholed or powered-off master never
+//! completes the connect, a hung one never answers, so both are caught as fast as before. A new
+//! connection's TLS handshake gets the longer handshake limit (the interval): it is the CPU-heavy
+//! part, and a master that completed the TCP connect is up but perhaps busy. Failing it for
+//! being slow would take busy masters out exactly when load is high and pile their load onto
+//! the others (a lvscare on a loaded test VM did that at start-up with one 350 ms budget).
 
 use std::fmt;
 use std::io;
@@ -58,8 +66,10 @@ pub struct ProbeConfig {
     pub scheme: Scheme,
     /// Path (and optional query) of the GET request, e.g. `/healthz`.
     pub path: String,
-    /// Budget of one probe, covering connect, TLS handshake and response; keep it below the interval.
+    /// Limit of the connect and of the answer to each request; keep it below the interval.
     pub timeout: Duration,
+    /// Limit of a new connection's TLS handshake (HTTPS only), at least `timeout`.
+    pub handshake_timeout: Duration,
     /// Statuses of 400 and above that still count as healthy (`--health-status`).
     pub extra_healthy: Vec<u16>,
     /// How the server certificate is checked (HTTPS only).
@@ -74,7 +84,7 @@ impl ProbeConfig {
 
     /// Checks the parts a probe cannot fix on its own, so that bad flags fail at start-up.
     pub fn validate(&self) -> Result<(), ProbeError> {
-        if self.timeout.is_zero() {
+        if self.timeout.is_zero() || self.handshake_timeout.is_zero() {
             return Err(ProbeError::ZeroTimeout);
         }
         if self.scheme != Scheme::Tcp {
@@ -145,9 +155,14 @@ pub enum ProbeFailure {
     /// Nothing listens on the port (RST to the SYN): the server is down.
     #[error("connection refused")]
     Refused,
-    /// No complete answer within the probe timeout (blackholed or hung server).
-    #[error("timed out after {}", ShortDuration(*.0))]
-    Timeout(Duration),
+    /// A step of the probe did not finish within its limit (blackholed, hung or stuck server).
+    #[error("{step} timed out after {}", ShortDuration(*.after))]
+    Timeout {
+        /// The step that stalled.
+        step: Step,
+        /// Its limit.
+        after: Duration,
+    },
     /// The TLS handshake failed.
     #[error("TLS: {0}")]
     Tls(String),
@@ -163,6 +178,38 @@ pub enum ProbeFailure {
     /// The probe cannot be sent at all (invalid path or TLS configuration).
     #[error("probe misconfigured: {0}")]
     Config(String),
+}
+
+/// A network wait within one probe, each with its own limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The TCP connect.
+    Connect,
+    /// The TLS handshake of a new connection.
+    TlsHandshake,
+    /// The answer to the health request.
+    Answer,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Connect => "connect",
+            Step::TlsHandshake => "TLS handshake",
+            Step::Answer => "request",
+        })
+    }
+}
+
+/// `fut`, or a [`ProbeFailure::Timeout`] of `step` if it takes longer than `limit`.
+async fn within<F: std::future::Future>(
+    step: Step,
+    limit: Duration,
+    fut: F,
+) -> Result<F::Output, ProbeFailure> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| ProbeFailure::Timeout { step, after: limit })
 }
 
 /// Reads a PEM CA bundle (e.g. `/etc/kubernetes/pki/ca.crt`) into a verifying [`TlsMode`].
@@ -236,32 +283,25 @@ impl Prober {
         self.target
     }
 
-    /// Probes once within the configured timeout; `Ok` means healthy. Runs inside a tokio runtime.
+    /// Probes once, each step within its limit; `Ok` means healthy. Runs inside a tokio runtime.
+    ///
+    /// The kept-alive connection is taken out for the probe and put back only after a healthy
+    /// answer, so a request still in flight after a timeout is never read as the next one's.
     pub async fn probe(&mut self) -> Result<(), ProbeFailure> {
-        let timeout = self.cfg.timeout;
-        match tokio::time::timeout(timeout, self.probe_untimed()).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                // A request may be in flight: its answer must never be read as the next one's.
-                self.conn = None;
-                Err(ProbeFailure::Timeout(timeout))
-            }
-        }
-    }
-
-    async fn probe_untimed(&mut self) -> Result<(), ProbeFailure> {
+        let limit = self.cfg.timeout;
         if self.cfg.scheme == Scheme::Tcp {
             // The connect is the whole check; dropping the stream closes it at once.
-            TcpStream::connect(self.target)
-                .await
+            within(Step::Connect, limit, TcpStream::connect(self.target))
+                .await?
                 .map_err(connect_failure)?;
             return Ok(());
         }
         let path = request_path(&self.cfg.path).map_err(ProbeFailure::Config)?;
         if let Some(mut conn) = self.conn.take() {
             // The server may have closed the idle connection a moment ago; that says nothing
-            // about its health, so such a failure is retried once on a fresh connection.
-            match exchange(&mut conn, self.request(&path)?).await {
+            // about its health, so such a failure is retried once on a fresh connection. A
+            // timeout is not retried: a blackholed master must cost one limit, not two.
+            match within(Step::Answer, limit, exchange(&mut conn, self.request(&path)?)).await? {
                 Ok(answer) => return self.conclude(conn, answer),
                 Err(e) => {
                     tracing::debug!(server = %self.target, "kept-alive connection failed ({e}); reconnecting");
@@ -269,7 +309,7 @@ impl Prober {
             }
         }
         let mut conn = self.connect().await?;
-        let answer = exchange(&mut conn, self.request(&path)?).await?;
+        let answer = within(Step::Answer, limit, exchange(&mut conn, self.request(&path)?)).await??;
         self.conclude(conn, answer)
     }
 
@@ -294,9 +334,13 @@ impl Prober {
     }
 
     async fn connect(&self) -> Result<Conn, ProbeFailure> {
-        let tcp = TcpStream::connect(self.target)
-            .await
-            .map_err(connect_failure)?;
+        let tcp = within(
+            Step::Connect,
+            self.cfg.timeout,
+            TcpStream::connect(self.target),
+        )
+        .await?
+        .map_err(connect_failure)?;
         // Requests are tiny: sending them at once beats waiting for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         match &self.tls {
@@ -305,10 +349,13 @@ impl Prober {
             Some(Ok(connector)) => {
                 // Apiserver certificates carry the masters' addresses as IP SANs.
                 let name = ServerName::IpAddress(self.target.ip().into());
-                let tls = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| tls_failure(e, self.target.ip()))?;
+                let tls = within(
+                    Step::TlsHandshake,
+                    self.cfg.handshake_timeout,
+                    connector.connect(name, tcp),
+                )
+                .await?
+                .map_err(|e| tls_failure(e, self.target.ip()))?;
                 handshake(tls).await
             }
         }
@@ -589,6 +636,7 @@ mod tests {
             scheme: Scheme::Https,
             path: DEFAULT_PATH.to_owned(),
             timeout: Duration::from_millis(700),
+            handshake_timeout: Duration::from_secs(1),
             extra_healthy: extra.to_vec(),
             tls: TlsMode::InsecureSkipVerify,
         }
@@ -610,17 +658,18 @@ mod tests {
     #[test]
     fn failure_reasons_read_as_one_log_line() {
         assert_eq!(ProbeFailure::Refused.to_string(), "connection refused");
+        let timeout = |step, after| ProbeFailure::Timeout { step, after };
         assert_eq!(
-            ProbeFailure::Timeout(Duration::from_millis(700)).to_string(),
-            "timed out after 700ms"
+            timeout(Step::Connect, Duration::from_millis(700)).to_string(),
+            "connect timed out after 700ms"
         );
         assert_eq!(
-            ProbeFailure::Timeout(Duration::from_secs(10)).to_string(),
-            "timed out after 10s"
+            timeout(Step::TlsHandshake, Duration::from_secs(10)).to_string(),
+            "TLS handshake timed out after 10s"
         );
         assert_eq!(
-            ProbeFailure::Timeout(Duration::from_millis(1500)).to_string(),
-            "timed out after 1500ms"
+            timeout(Step::Answer, Duration::from_millis(1500)).to_string(),
+            "request timed out after 1500ms"
         );
         assert_eq!(ProbeFailure::Status(500).to_string(), "HTTP 500");
         let ip: IpAddr = "127.0.0.1".parse().unwrap();

@@ -13,7 +13,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use lvscare::probe::{
-    load_ca, ProbeConfig, ProbeError, ProbeFailure, Prober, Scheme, TlsMode, DEFAULT_PATH,
+    load_ca, ProbeConfig, ProbeError, ProbeFailure, Prober, Scheme, Step, TlsMode, DEFAULT_PATH,
 };
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -129,6 +129,8 @@ struct Spec {
     reset_on_close: bool,
     /// Stop answering on a connection after this many responses.
     hang_after: Option<usize>,
+    /// Wait this long before the TLS handshake, as a CPU-starved server would.
+    handshake_delay: Duration,
 }
 
 impl Spec {
@@ -142,6 +144,7 @@ impl Spec {
             body_len: 2,
             reset_on_close: false,
             hang_after: None,
+            handshake_delay: Duration::ZERO,
         }
     }
 
@@ -257,6 +260,7 @@ async fn serve(tcp: TcpStream, spec: &Spec, requests: &Mutex<Vec<Seen>>) {
     match &spec.tls {
         None => answer(tcp, spec, requests).await,
         Some(config) => {
+            tokio::time::sleep(spec.handshake_delay).await;
             if let Ok(tls) = TlsAcceptor::from(Arc::clone(config)).accept(tcp).await {
                 answer(tls, spec, requests).await;
             }
@@ -380,6 +384,7 @@ fn config(scheme: Scheme, tls: TlsMode) -> Arc<ProbeConfig> {
         scheme,
         path: DEFAULT_PATH.to_owned(),
         timeout: Duration::from_secs(5),
+        handshake_timeout: Duration::from_secs(5),
         extra_healthy: Vec::new(),
         tls,
     })
@@ -468,23 +473,55 @@ async fn closed_port_is_refused_for_every_scheme() {
 
 #[tokio::test]
 async fn server_that_accepts_but_never_answers_times_out() {
+    // The step that stalls is named, with its own limit: a silent TLS server never finishes
+    // the handshake; a silent HTTP server, or a TLS one that stops after it, never answers.
+    let handshake = SHORT * 2;
     for ip in [V4, V6] {
-        for (scheme, tls) in [(Scheme::Https, Some(self_signed())), (Scheme::Http, None)] {
+        let cases = [
+            (Scheme::Https, Some(self_signed()), true, Step::TlsHandshake, handshake),
+            (Scheme::Https, Some(self_signed()), false, Step::Answer, SHORT),
+            (Scheme::Http, None, true, Step::Answer, SHORT),
+        ];
+        for (scheme, tls, silent, step, after) in cases {
             let server = Server::start(Spec {
-                silent: true,
+                silent,
+                hang_after: Some(0),
                 tls,
                 ..Spec::http(ip)
             })
             .await;
             let mut cfg = (*config(scheme, TlsMode::InsecureSkipVerify)).clone();
             cfg.timeout = SHORT;
+            cfg.handshake_timeout = handshake;
             let mut prober = Prober::new(server.addr, Arc::new(cfg));
             let failure = prober.probe().await.unwrap_err();
-            assert_eq!(failure, ProbeFailure::Timeout(SHORT), "{ip} {scheme:?}");
-            assert_eq!(failure.to_string(), "timed out after 200ms");
+            assert_eq!(
+                failure,
+                ProbeFailure::Timeout { step, after },
+                "{ip} {scheme:?}"
+            );
             assert_eq!(server.accepts(), 1);
         }
     }
+}
+
+#[tokio::test]
+async fn slow_tls_handshake_within_its_own_limit_is_healthy() {
+    // A busy master that takes longer than the probe timeout to sign the handshake is up:
+    // only the connect and the answer are held to the short limit.
+    let server = Server::start(Spec {
+        handshake_delay: SHORT * 3,
+        ..Spec::https(V4, self_signed())
+    })
+    .await;
+    let mut cfg = (*insecure()).clone();
+    cfg.timeout = SHORT;
+    cfg.handshake_timeout = PATIENCE;
+    let mut prober = Prober::new(server.addr, Arc::new(cfg));
+    assert_eq!(prober.probe().await, Ok(()));
+    // The kept connection needs no handshake: the next probe is a plain request.
+    assert_eq!(prober.probe().await, Ok(()));
+    assert_eq!(server.accepts(), 1);
 }
 
 #[tokio::test]
@@ -506,7 +543,10 @@ async fn dropped_syn_times_out() {
             let mut prober = Prober::new(addr, Arc::new(cfg));
             assert_eq!(
                 prober.probe().await,
-                Err(ProbeFailure::Timeout(SHORT)),
+                Err(ProbeFailure::Timeout {
+                    step: Step::Connect,
+                    after: SHORT
+                }),
                 "{addr} {scheme:?}"
             );
         }
@@ -802,7 +842,13 @@ async fn timed_out_connection_is_not_reused() {
     cfg.timeout = timeout;
     let mut prober = Prober::new(server.addr, Arc::new(cfg));
     assert_eq!(prober.probe().await, Ok(()));
-    assert_eq!(prober.probe().await, Err(ProbeFailure::Timeout(timeout)));
+    assert_eq!(
+        prober.probe().await,
+        Err(ProbeFailure::Timeout {
+            step: Step::Answer,
+            after: timeout
+        })
+    );
     assert_eq!(server.accepts(), 1);
     assert_eq!(prober.probe().await, Ok(()));
     assert_eq!(server.accepts(), 2);

@@ -324,11 +324,14 @@ fn join_n2_killed_trapped_resumed(bed: &Bed, key: &str) {
         "60",
     ];
     bed.text("n2", "mkdir -p /etc/kubernetes/kube-lvscare.yaml.tmp");
+    // The killed run's progress goes to a file, printed if n2's kubeadm join is never seen.
+    let log_path = bed.dir.join("join-n2-killed.log");
+    let log = std::fs::File::create(&log_path).expect("join log");
     let mut child = bed
         .installer(&join)
         .env("SEAL_PASSWD", PASSWORD)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("seal-install join");
     let start = Instant::now();
@@ -338,14 +341,21 @@ fn join_n2_killed_trapped_resumed(bed: &Bed, key: &str) {
         if busy.status.success() {
             break;
         }
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "join ended before n2's kubeadm join ran"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(900),
-            "n2's kubeadm join never started"
-        );
+        let ended = child.try_wait().expect("wait").is_some();
+        if ended || start.elapsed() > Duration::from_secs(900) {
+            let _ = child.kill();
+            let progress = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let ps = bed.text("n2", "ps -eo pid,etimes,args | grep -v ' \\[' | tail -40");
+            panic!(
+                "{} after {:.0}s\n--- the join's output:\n{progress}\n--- n2's processes:\n{ps}",
+                if ended {
+                    "join ended before n2's kubeadm join ran"
+                } else {
+                    "n2's kubeadm join never started"
+                },
+                start.elapsed().as_secs_f64()
+            );
+        }
         std::thread::sleep(Duration::from_millis(500));
     }
     std::thread::sleep(Duration::from_secs(5));

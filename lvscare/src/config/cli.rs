@@ -86,7 +86,8 @@ pub struct BalancerArgs {
     #[arg(long, alias = "health-schem", value_enum, default_value_t = SchemeArg::Https)]
     pub health_scheme: SchemeArg,
 
-    /// Probe timeout, same syntax as --interval; must be shorter than the interval.
+    /// Limit of a probe's connect and of its request's answer, same syntax as --interval; must
+    /// be shorter than the interval (a new connection's TLS handshake may take up to the interval).
     #[arg(long, value_name = "DURATION", default_value = defaults::HEALTH_TIMEOUT)]
     pub health_timeout: String,
 
