@@ -19,7 +19,8 @@ usage: package/build.sh [--out FILE] [--version v1.20.2] [--from DIR] [--install
   --install-deps  apt-get install the missing build tools (needs root)
 
 The package holds kube/bin (kubeadm kubelet kubectl crictl containerd containerd-shim-runc-v2 ctr
-runc), kube/cni (CNI plugins), kube/images/images.tar (control-plane images, etcd, pause, lvscare),
+runc), kube/cni (CNI plugins), kube/images/images.tar (kube-proxy, pause, lvscare: every host) and
+control-plane.tar (apiserver, controller-manager, scheduler, etcd: masters only),
 kube/conf (containerd, kubelet units and configuration, the CNI template), kube/shell (init.sh,
 clean.sh) and kube/VERSION. CoreDNS has no source on this machine and is not in it (its add-on
 phase is skipped by seal-install).
@@ -185,11 +186,15 @@ fi
 # The kube-proxy image's root: libc, iptables (nft), ipset, conntrack and their libraries.
 PROXY_DEBS=(libc6 iptables libxtables12 libip4tc2 libip6tc2 libnftnl11 libmnl0 libnetfilter-conntrack3
 	libnfnetlink0 ipset libipset13 conntrack)
+# Two archives: images.tar holds what every host runs (kube-proxy, pause, lvscare);
+# control-plane.tar what only masters run. init.sh skips the latter on a node (SEAL_ROLE=node):
+# a worker never starts an apiserver, and importing 300 MB it never uses costs minutes on a slow host.
 SPEC=$CACHE/images.spec
+SPEC_CP=$CACHE/control-plane.spec
 LIBC=$(deb_root libc6)
-{
-	echo "# written by package/build.sh"
-	if [[ -z $FROM ]]; then
+if [[ -z $FROM ]]; then
+	{
+		echo "# written by package/build.sh"
 		for c in kube-apiserver kube-controller-manager kube-scheduler; do
 			echo "image k8s.gcr.io/$c:$VERSION"
 			echo "env PATH=/usr/local/bin:/usr/bin:/bin"
@@ -202,6 +207,11 @@ LIBC=$(deb_root libc6)
 		echo "add $(deb_root etcd-server)/usr/bin/etcd /usr/local/bin/etcd 0755"
 		echo "add $(deb_root etcd-client)/usr/bin/etcdctl /usr/local/bin/etcdctl 0755"
 		echo "dir /tmp"
+	} >"$SPEC_CP"
+fi
+{
+	echo "# written by package/build.sh"
+	if [[ -z $FROM ]]; then
 		# kube-proxy in IPVS mode runs iptables(-restore) and ipset: Debian's, nft backend.
 		echo "image k8s.gcr.io/kube-proxy:$VERSION"
 		echo "env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -238,6 +248,13 @@ fi
 log "writing kube/images/images.tar"
 "$SEAL_PACKAGE" image-archive "$SPEC" "$K/images/images.tar" >"$CACHE/images.list" || die "seal-package image-archive failed"
 cut -d' ' -f1 "$CACHE/images.list" >"$K/images/images.list"
+if [[ -z $FROM ]]; then
+	log "writing kube/images/control-plane.tar"
+	"$SEAL_PACKAGE" image-archive "$SPEC_CP" "$K/images/control-plane.tar" >"$CACHE/control-plane.list" ||
+		die "seal-package image-archive failed"
+	cut -d' ' -f1 "$CACHE/control-plane.list" >"$K/images/control-plane.list"
+	cat "$CACHE/control-plane.list" >>"$CACHE/images.list"
+fi
 if [[ -n $FROM ]]; then
 	shopt -s nullglob
 	for f in "$FROM"/images/*.tar; do cp "$f" "$K/images/"; done

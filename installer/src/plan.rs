@@ -155,38 +155,54 @@ fn join_words(words: &[String]) -> String {
         .join(" ")
 }
 
-/// Upload, unpack and run init.sh on `hosts` (skipped where the same package is already set up).
-pub fn distribute(hosts: &[IpAddr], package: &Path, package_sha256: &str) -> Stage {
+/// Upload, unpack and run init.sh on `hosts` (skipped where the same package is already set up
+/// for the same role). init.sh learns the role from `SEAL_ROLE`: `nodes` skip the control-plane
+/// images.
+pub fn distribute(
+    hosts: &[IpAddr],
+    nodes: &[IpAddr],
+    package: &Path,
+    package_sha256: &str,
+) -> Stage {
     let marker = "/root/kube/.seal-package-sha256";
     let steps = hosts
         .iter()
-        .map(|&host| Step {
-            host,
-            name: "distribute package".into(),
-            done_if: Some(format!("grep -qx {} {marker}", sh_quote(package_sha256))),
-            actions: vec![
-                Action::Upload {
-                    local: package.to_path_buf(),
-                    remote: paths::PACKAGE.into(),
-                    mode: 0o600,
-                },
-                // A real package is hundreds of MB: unpacking takes minutes on a slow host. The
-                // archive goes once unpacked: nothing reads it again, and it would hold a copy of
-                // every image on the host's disk.
-                run(
-                    format!(
-                        "tar -xzf {pkg} -C {} && rm -f {pkg}",
-                        paths::UNPACK_DIR,
-                        pkg = paths::PACKAGE
+        .map(|&host| {
+            let role = if nodes.contains(&host) {
+                "node"
+            } else {
+                "master"
+            };
+            // The role is part of the marker: a host set up as a node lacks a master's images.
+            let done = sh_quote(&format!("{package_sha256} {role}"));
+            Step {
+                host,
+                name: "distribute package".into(),
+                done_if: Some(format!("grep -qx {done} {marker}")),
+                actions: vec![
+                    Action::Upload {
+                        local: package.to_path_buf(),
+                        remote: paths::PACKAGE.into(),
+                        mode: 0o600,
+                    },
+                    // A real package is hundreds of MB: unpacking takes minutes on a slow host. The
+                    // archive goes once unpacked: nothing reads it again, and it would hold a copy of
+                    // every image on the host's disk.
+                    run(
+                        format!(
+                            "tar -xzf {pkg} -C {} && rm -f {pkg}",
+                            paths::UNPACK_DIR,
+                            pkg = paths::PACKAGE
+                        ),
+                        LONG,
                     ),
-                    LONG,
-                ),
-                run("bash /root/kube/shell/init.sh", LONG),
-                run(
-                    format!("echo {} > {marker}", sh_quote(package_sha256)),
-                    SHORT,
-                ),
-            ],
+                    run(
+                        format!("SEAL_ROLE={role} bash /root/kube/shell/init.sh"),
+                        LONG,
+                    ),
+                    run(format!("echo {done} > {marker}"), SHORT),
+                ],
+            }
         })
         .collect();
     Stage {

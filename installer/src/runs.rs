@@ -68,7 +68,7 @@ fn refresh(c: &Cluster) -> Stage {
 pub fn init_run(c: &Cluster, files: Uploads, init_config: &str, joins: &Joins) -> Run {
     let all = c.hosts();
     let mut stages = vec![
-        plan::distribute(&all, files.package, files.package_sha256),
+        plan::distribute(&all, &c.nodes, files.package, files.package_sha256),
         plan::init_master0(c, init_config),
     ];
     if c.masters.len() > 1 || !c.nodes.is_empty() {
@@ -114,7 +114,7 @@ pub fn join_run(
             .collect()
     };
     let mut stages = vec![
-        plan::distribute(&new, files.package, files.package_sha256),
+        plan::distribute(&new, nodes, files.package, files.package_sha256),
         refresh(c),
     ];
     if !masters.is_empty() {
@@ -219,6 +219,29 @@ mod tests {
 
     fn names(run: &Run) -> Vec<&str> {
         run.stages.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn distribute_tells_init_sh_each_hosts_role() {
+        let c = cluster();
+        let stages = first_install(&c);
+        for step in &stages[0].steps {
+            let role = if c.nodes.contains(&step.host) {
+                "node"
+            } else {
+                "master"
+            };
+            let cmds = commands(step);
+            assert!(
+                cmds.iter()
+                    .any(|c| c == &format!("SEAL_ROLE={role} bash /root/kube/shell/init.sh")),
+                "{} {cmds:?}",
+                step.host
+            );
+            // A host set up for another role is set up again (a node lacks a master's images).
+            let done = step.done_if.as_deref().unwrap_or_default();
+            assert!(done.contains(&format!(" {role}'")), "{done}");
+        }
     }
 
     #[test]

@@ -301,7 +301,13 @@ impl Prober {
             // The server may have closed the idle connection a moment ago; that says nothing
             // about its health, so such a failure is retried once on a fresh connection. A
             // timeout is not retried: a blackholed master must cost one limit, not two.
-            match within(Step::Answer, limit, exchange(&mut conn, self.request(&path)?)).await? {
+            match within(
+                Step::Answer,
+                limit,
+                exchange(&mut conn, self.request(&path)?),
+            )
+            .await?
+            {
                 Ok(answer) => return self.conclude(conn, answer),
                 Err(e) => {
                     tracing::debug!(server = %self.target, "kept-alive connection failed ({e}); reconnecting");
@@ -309,7 +315,12 @@ impl Prober {
             }
         }
         let mut conn = self.connect().await?;
-        let answer = within(Step::Answer, limit, exchange(&mut conn, self.request(&path)?)).await??;
+        let answer = within(
+            Step::Answer,
+            limit,
+            exchange(&mut conn, self.request(&path)?),
+        )
+        .await??;
         self.conclude(conn, answer)
     }
 

@@ -478,8 +478,20 @@ async fn server_that_accepts_but_never_answers_times_out() {
     let handshake = SHORT * 2;
     for ip in [V4, V6] {
         let cases = [
-            (Scheme::Https, Some(self_signed()), true, Step::TlsHandshake, handshake),
-            (Scheme::Https, Some(self_signed()), false, Step::Answer, SHORT),
+            (
+                Scheme::Https,
+                Some(self_signed()),
+                true,
+                Step::TlsHandshake,
+                handshake,
+            ),
+            (
+                Scheme::Https,
+                Some(self_signed()),
+                false,
+                Step::Answer,
+                SHORT,
+            ),
             (Scheme::Http, None, true, Step::Answer, SHORT),
         ];
         for (scheme, tls, silent, step, after) in cases {

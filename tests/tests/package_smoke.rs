@@ -1,5 +1,5 @@
 //! The real offline package on one real host (a systemd VM), without a cluster: `init.sh`
-//! starts containerd and imports every image, the package's crictl answers what kubeadm asks of
+//! starts containerd and imports a node's images, then, as a master, every image, the package's crictl answers what kubeadm asks of
 //! it (`info`, `images`, `inspecti`, `pods -q`), iptables runs from the package, and `clean.sh`
 //! takes everything away again. Real programs throughout; nothing is a double.
 
@@ -17,12 +17,20 @@ out=$(bash /root/kube/shell/init.sh 2>&1); rc=$?
 mv /usr/bin/systemctl.off /usr/bin/systemctl
 [ $rc != 0 ] || fail "init.sh without systemctl succeeded"
 echo "$out" | grep -q "'systemctl' is missing" || fail "no clear message: $out"
+out=$(SEAL_ROLE=worker bash /root/kube/shell/init.sh 2>&1) && fail "init.sh took SEAL_ROLE=worker"
+echo "$out" | grep -q "SEAL_ROLE must be master or node" || fail "no clear message: $out"
+C="crictl -r unix:///run/containerd/containerd.sock"
+# A node gets what every host runs, and none of the control plane's images.
+SEAL_ROLE=node bash /root/kube/shell/init.sh || fail "init.sh as a node"
+[ -s /root/kube/images/control-plane.list ] || fail "no control-plane.list in the package"
+while read -r i; do $C inspecti "$i" >/dev/null || fail "image $i missing on a node"; done < /root/kube/images/images.list
+while read -r i; do $C inspecti "$i" >/dev/null 2>&1 && fail "control-plane image $i imported on a node"; done < /root/kube/images/control-plane.list
+# The same host set up again as a master (the default role) gets them too.
 bash /root/kube/shell/init.sh || fail "init.sh"
 systemctl is-active containerd || fail "containerd not active"
-C="crictl -r unix:///run/containerd/containerd.sock"
 $C info >/dev/null || fail "crictl info"
 $C images
-while read -r i; do $C inspecti "$i" >/dev/null || fail "image $i missing"; done < /root/kube/images/images.list
+while read -r i; do $C inspecti "$i" >/dev/null || fail "image $i missing"; done < <(cat /root/kube/images/images.list /root/kube/images/control-plane.list)
 $C inspecti k8s.gcr.io/coredns:1.7.0 >/dev/null 2>&1 && fail "inspecti of an absent image exited 0"
 [ -z "$($C pods -q)" ] || fail "pods -q not empty"
 $C ps -a -q

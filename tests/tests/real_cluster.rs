@@ -4,13 +4,12 @@
 //! witnesses are kubectl (on the master and, through lvscare's VIP, on the node), crictl,
 //! ipvsadm and the system ssh client.
 //!
-//! One master (2 vCPUs, as kubeadm's preflight requires of a control plane) and two nodes
-//! (1 vCPU each): what two emulated cores carry in CI. `init` builds m1 + n1 from the installer's
+//! One master (2 vCPUs, as kubeadm's preflight requires of a control plane) and one node
+//! (1 vCPU): what two emulated cores carry in CI. `init` builds m1 + n1 from the installer's
 //! template with relaxed leader election (`--kubeadm-config`); with SEAL_REAL_CLUSTER_FULL=1, pods
 //! on n1 and m1 reach each other; n1 is cleaned (drained, deleted, nothing left); then `join` adds
-//! n2 as a non-root user
-//! through sudo, killed during n2's kubeadm join and re-run, with lvscare's manifest failing once
-//! after the join (the re-run must not join again).
+//! n1 back as a non-root user through sudo, killed during its kubeadm join and re-run, with
+//! lvscare's manifest failing once after the join (the re-run must not join again).
 
 use seal_testbed::install_bed::{stderr, Bed, HostShape, PASSWORD, SUDO_USER, VIP};
 use std::process::Stdio;
@@ -77,11 +76,6 @@ fn real_cluster_init_node_clean() {
             cpus: 1,
             memory_mb: 3072,
         },
-        HostShape {
-            name: "n2",
-            cpus: 1,
-            memory_mb: 3072,
-        },
     ];
     let Some(bed) = Bed::start_real("real_cluster_init_node_clean", &shapes) else {
         return;
@@ -89,7 +83,7 @@ fn real_cluster_init_node_clean() {
     eprintln!("VMs up in {:.1}s", t0.elapsed().as_secs_f64());
     let n1_hosts_before = bed.text("n1", "cat /etc/hosts");
     // Nothing of Kubernetes on the hosts beforehand (they are this machine's root underneath).
-    for h in ["m1", "n1", "n2"] {
+    for h in ["m1", "n1"] {
         let out = bed.on(
             h,
             "command -v kubeadm kubelet containerd crictl; systemctl is-active containerd kubelet",
@@ -279,9 +273,9 @@ fn real_cluster_init_node_clean() {
         .collect();
     assert!(leftover.is_empty(), "left on n1 after clean: {leftover:?}");
 
-    // n2 joins after n1 is gone: two emulated nodes busy at once starve the master's
-    // controller-manager on two host cores.
-    join_n2_killed_trapped_resumed(&bed, &key);
+    // The cleaned n1 joins again: a third VM would add a busy emulated host to the two host
+    // cores (two busy nodes starved the master's controller-manager once).
+    rejoin_n1_killed_trapped_resumed(&bed, &key);
     eprintln!("total {:.0}s", t0.elapsed().as_secs_f64());
 }
 
@@ -308,14 +302,15 @@ fn relaxed_leader_election_template(bed: &Bed) -> String {
     path.display().to_string()
 }
 
-/// `join --node n2` as the sudo user: SIGKILLed while n2's kubeadm join runs, then re-run with
-/// lvscare's manifest write failing (a folder where its temp file goes), then re-run again.
-fn join_n2_killed_trapped_resumed(bed: &Bed, key: &str) {
-    let n2 = bed.ip("n2");
+/// `join --node n1` again, after its clean, as the sudo user: SIGKILLed while n1's kubeadm join
+/// runs, then re-run with lvscare's manifest write failing (a folder where its temp file goes),
+/// then re-run again. A cleaned host must be joinable like a new one.
+fn rejoin_n1_killed_trapped_resumed(bed: &Bed, key: &str) {
+    let n1 = bed.ip("n1");
     let join = [
         "join",
         "--node",
-        &n2,
+        &n1,
         "--pk",
         key,
         "--user",
@@ -323,9 +318,9 @@ fn join_n2_killed_trapped_resumed(bed: &Bed, key: &str) {
         "--connect-timeout",
         "60",
     ];
-    bed.text("n2", "mkdir -p /etc/kubernetes/kube-lvscare.yaml.tmp");
-    // The killed run's progress goes to a file, printed if n2's kubeadm join is never seen.
-    let log_path = bed.dir.join("join-n2-killed.log");
+    bed.text("n1", "mkdir -p /etc/kubernetes/kube-lvscare.yaml.tmp");
+    // The killed run's progress goes to a file, printed if n1's kubeadm join is never seen.
+    let log_path = bed.dir.join("join-n1-killed.log");
     let log = std::fs::File::create(&log_path).expect("join log");
     let mut child = bed
         .installer(&join)
@@ -337,21 +332,21 @@ fn join_n2_killed_trapped_resumed(bed: &Bed, key: &str) {
     let start = Instant::now();
     loop {
         // Anchored: the witness's own shell has "kubeadm join" in its command line too.
-        let busy = bed.on("n2", "pgrep -f '^kubeadm join' >/dev/null");
+        let busy = bed.on("n1", "pgrep -f '^kubeadm join' >/dev/null");
         if busy.status.success() {
             break;
         }
         let ended = child.try_wait().expect("wait").is_some();
-        if ended || start.elapsed() > Duration::from_secs(900) {
+        if ended || start.elapsed() > Duration::from_secs(1800) {
             let _ = child.kill();
             let progress = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let ps = bed.text("n2", "ps -eo pid,etimes,args | grep -v ' \\[' | tail -40");
+            let ps = bed.text("n1", "ps -eo pid,etimes,args | grep -v ' \\[' | tail -40");
             panic!(
-                "{} after {:.0}s\n--- the join's output:\n{progress}\n--- n2's processes:\n{ps}",
+                "{} after {:.0}s\n--- the join's output:\n{progress}\n--- n1's processes:\n{ps}",
                 if ended {
-                    "join ended before n2's kubeadm join ran"
+                    "join ended before n1's kubeadm join ran"
                 } else {
-                    "n2's kubeadm join never started"
+                    "n1's kubeadm join never started"
                 },
                 start.elapsed().as_secs_f64()
             );
@@ -362,7 +357,7 @@ fn join_n2_killed_trapped_resumed(bed: &Bed, key: &str) {
     child.kill().expect("kill seal-install");
     let _ = child.wait();
     eprintln!(
-        "join killed during n2's kubeadm join after {:.0}s",
+        "join killed during n1's kubeadm join after {:.0}s",
         start.elapsed().as_secs_f64()
     );
 
@@ -375,7 +370,7 @@ fn join_n2_killed_trapped_resumed(bed: &Bed, key: &str) {
             .expect("seal-install");
         let err = stderr(&out);
         eprintln!(
-            "--- join n2 ({what}, {:.0}s, {})\n{err}",
+            "--- join n1 ({what}, {:.0}s, {})\n{err}",
             started.elapsed().as_secs_f64(),
             out.status
         );
@@ -385,49 +380,49 @@ fn join_n2_killed_trapped_resumed(bed: &Bed, key: &str) {
     let (ok, err) = run("re-run, manifest trap");
     assert!(!ok, "the manifest trap should have failed the run: {err}");
     assert!(
-        err.contains(&n2) && err.contains("step \"lvscare\""),
+        err.contains(&n1) && err.contains("step \"lvscare\""),
         "{err}"
     );
     assert!(
-        bed.on("n2", "test -f /etc/kubernetes/kubelet.conf")
+        bed.on("n1", "test -f /etc/kubernetes/kubelet.conf")
             .status
             .success(),
-        "n2 is not joined"
+        "n1 is not joined"
     );
-    bed.text("n2", "rmdir /etc/kubernetes/kube-lvscare.yaml.tmp");
+    bed.text("n1", "rmdir /etc/kubernetes/kube-lvscare.yaml.tmp");
     // The last re-run must not join again (real kubeadm would refuse: kubelet.conf exists).
     let (ok, err) = run("re-run");
     assert!(ok, "join did not complete: {err}");
     assert!(
         err.lines()
-            .any(|l| l.contains(&n2) && l.contains("join node: already done, skipped")),
+            .any(|l| l.contains(&n1) && l.contains("join node: already done, skipped")),
         "{err}"
     );
 
     wait_for(
         bed,
         "m1",
-        "n2 Ready with its lvscare pod Running",
+        "n1 Ready with its lvscare pod Running",
         Duration::from_secs(600),
         &format!(
-            "{KUBECTL} get nodes n2 --no-headers; {KUBECTL} get pods -n kube-system --no-headers"
+            "{KUBECTL} get nodes n1 --no-headers; {KUBECTL} get pods -n kube-system --no-headers"
         ),
         |t| {
             t.lines()
-                .any(|l| l.starts_with("n2 ") && l.split_whitespace().nth(1) == Some("Ready"))
+                .any(|l| l.starts_with("n1 ") && l.split_whitespace().nth(1) == Some("Ready"))
                 && t.lines()
-                    .any(|l| l.starts_with("kube-lvscare-n2 ") && l.contains(" Running "))
+                    .any(|l| l.starts_with("kube-lvscare-n1 ") && l.contains(" Running "))
         },
     );
-    let table = bed.text("n2", "ipvsadm -Ln");
+    let table = bed.text("n1", "ipvsadm -Ln");
     assert!(
         table.contains(&format!("TCP  {VIP}:6443"))
             && table.contains(&format!("{}:6443", bed.ip("m1"))),
         "{table}"
     );
-    // The installer's own files on n2 are root's, not the sudo user's.
+    // The installer's own files on n1 are root's, not the sudo user's.
     let owner = bed.text(
-        "n2",
+        "n1",
         "stat -c %U /usr/bin/lvscare /etc/kubernetes/manifests/kube-lvscare.yaml /etc/hosts",
     );
     assert!(owner.lines().all(|l| l == "root"), "{owner}");

@@ -12,6 +12,9 @@ die() {
 }
 
 [[ $(id -u) == 0 ]] || die "run init.sh as root"
+# SEAL_ROLE (set by seal-install): master (the default) or node.
+ROLE=${SEAL_ROLE:-master}
+[[ $ROLE == master || $ROLE == node ]] || die "SEAL_ROLE must be master or node, not '$ROLE'"
 # containerd and kubelet are systemd units here, as kubeadm expects.
 if [[ ! -d /run/systemd/system ]]; then
 	die "systemd is not running on this host (PID 1 is '$(cat /proc/1/comm 2>/dev/null || echo unknown)'); the package runs containerd and kubelet as systemd units"
@@ -100,19 +103,25 @@ if [[ $ready != 1 ]]; then
 	die "containerd did not become ready on /run/containerd/containerd.sock within 60 s (see above)"
 fi
 
-log "importing images"
+# A node never runs the control plane: its images (images/control-plane.tar, listed in
+# control-plane.list) stay out; every other archive is imported.
+log "importing images ($ROLE)"
 for f in images/*.tar; do
 	[[ -s $f ]] || continue
+	[[ $ROLE == node && $f == images/control-plane.tar ]] && continue
 	ctr -n k8s.io images import --no-unpack "$f" >/dev/null || die "ctr images import $f failed"
 done
-# The runtime must now know every image the package lists.
-if [[ -f images/images.list ]]; then
+# The runtime must now know every image the package lists for this role.
+lists=images/images.list
+[[ $ROLE == node ]] || lists+=" images/control-plane.list"
+for list in $lists; do
+	[[ -f $list ]] || continue
 	while read -r image; do
 		[[ -n $image ]] || continue
 		crictl -r unix:///run/containerd/containerd.sock inspecti "$image" >/dev/null 2>&1 ||
 			die "image $image is not in containerd after the import"
-	done <images/images.list
-fi
+	done <"$list"
+done
 
 # Pod subnets routed between hosts once they have joined.
 systemctl enable --now seal-pod-routes.timer >/dev/null 2>&1 || die "systemctl enable seal-pod-routes.timer failed"
