@@ -210,6 +210,18 @@ fn list(ips: &[IpAddr]) -> String {
     }
 }
 
+/// Refuses an address given twice in one command (as two roles, or twice in one).
+fn each_once<'a>(ips: impl IntoIterator<Item = &'a IpAddr>) -> Result<(), MergeError> {
+    let mut seen: Vec<IpAddr> = Vec::new();
+    for &ip in ips {
+        if seen.contains(&ip) {
+            return Err(MergeError::ListedTwice { ip });
+        }
+        seen.push(ip);
+    }
+    Ok(())
+}
+
 impl Cluster {
     /// The kubeadm parameters this cluster renders its configurations from.
     pub fn kubeadm_params(&self) -> KubeadmParams {
@@ -248,12 +260,8 @@ impl Cluster {
         nodes: &[IpAddr],
         now: SystemTime,
     ) -> Result<(), MergeError> {
-        let mut seen: Vec<IpAddr> = Vec::new();
+        each_once(masters.iter().chain(nodes))?;
         for &ip in masters.iter().chain(nodes) {
-            if seen.contains(&ip) {
-                return Err(MergeError::ListedTwice { ip });
-            }
-            seen.push(ip);
             if ip == self.vip {
                 return Err(MergeError::IsVip { ip });
             }
@@ -280,16 +288,12 @@ impl Cluster {
         nodes: &[IpAddr],
         now: SystemTime,
     ) -> Result<(), MergeError> {
-        let mut seen: Vec<IpAddr> = Vec::new();
+        each_once(masters.iter().chain(nodes))?;
         for (asked, role, members) in [
             (masters, "master", &self.masters),
             (nodes, "node", &self.nodes),
         ] {
             for &ip in asked {
-                if seen.contains(&ip) {
-                    return Err(MergeError::ListedTwice { ip });
-                }
-                seen.push(ip);
                 if !members.contains(&ip) {
                     return Err(MergeError::NotMember {
                         ip,
