@@ -185,9 +185,9 @@ pub fn distribute(
                         remote: paths::PACKAGE.into(),
                         mode: 0o600,
                     },
-                    // A real package is hundreds of MB: unpacking takes minutes on a slow host. The
-                    // archive goes once unpacked: nothing reads it again, and it would hold a copy of
-                    // every image on the host's disk.
+                    // A real package is hundreds of MB: unpacking takes minutes on a slow host.
+                    // The archive goes once unpacked: nothing reads it again, and it would hold
+                    // a copy of every image on the host's disk.
                     run(
                         format!(
                             "tar -xzf {pkg} -C {} && rm -f {pkg}",

@@ -68,7 +68,7 @@ pub struct ProbeConfig {
     pub path: String,
     /// Limit of the connect and of the answer to each request; keep it below the interval.
     pub timeout: Duration,
-    /// Limit of a new connection's TLS handshake (HTTPS only), at least `timeout`.
+    /// Limit of a new connection's TLS handshake (HTTPS only); the daemon gives it the interval.
     pub handshake_timeout: Duration,
     /// Statuses of 400 and above that still count as healthy (`--health-status`).
     pub extra_healthy: Vec<u16>,

@@ -14,8 +14,8 @@
 //! `TIMEOUT` 350 ms limits the connect and the answer (a dead master fails one of them); a new
 //! connection's TLS handshake may take up to `INTERVAL`, because a slow handshake means a busy
 //! master, not a dead one (see `probe`). 350 ms is two orders of magnitude above the latency of
-//! `/healthz` on a LAN, so only a stuck server times out; `FALL` 2 means a single lost packet or slow answer never takes a
-//! healthy master out (and if all masters look down, the reconciler fails open anyway). A healthy
+//! `/healthz` on a LAN, so only a stuck server times out; `FALL` 2 means a single lost packet
+//! or slow answer never takes a healthy master out (and if all masters look down, the reconciler fails open anyway). A healthy
 //! master gets one probe per interval; only a failed probe brings the quick second one.
 //! `RISE` 3: a recovering master must answer for 3 s in a row before it gets traffic again —
 //! slow to trust, quick to distrust; the other masters carry the load meanwhile.
