@@ -9,10 +9,11 @@ cd "$(dirname "$0")"
 # Host packages: the QEMU test bed (kernel from Debian, busybox initramfs, 9p root), the programs
 # used as independent witnesses inside VMs (ipvsadm, curl, openssl, ssh, nft), the apiserver test
 # double (python3), sudo for the installer's SSH tests, and what kubeadm-patch and package/build.sh
-# need to build Kubernetes from Debian's source (reflect2 v1.0.2 among it) and the offline package.
+# need to build Kubernetes from Debian's source (reflect2 v1.0.2 among it) and the offline package,
+# and etcdctl, the witness that a backup is a valid etcd snapshot.
 PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils iproute2 ipvsadm openssh-server
   openssh-client sudo curl openssl python3 nftables procps golang-go golang-github-modern-go-reflect2-dev rsync patch
-  make dpkg-dev binutils util-linux gcc"
+  make dpkg-dev binutils util-linux gcc etcd-client"
 
 deps() {
   if [ "$(id -u)" != 0 ]; then

@@ -97,7 +97,18 @@ pub async fn run_stages(
     parallel: usize,
     progress: &Progress,
 ) -> Result<Vec<(IpAddr, String, StepOutcome)>, Vec<Failure>> {
-    let mut outcomes = Vec::new();
+    run_more_stages(stages, sessions, parallel, progress, Vec::new()).await
+}
+
+/// [`run_stages`] continuing a run whose earlier stages gave `outcomes` (which a stage's
+/// `only_if_done` may refer to); returns all of them.
+pub async fn run_more_stages(
+    stages: &[Stage],
+    sessions: &BTreeMap<IpAddr, Session>,
+    parallel: usize,
+    progress: &Progress,
+    mut outcomes: Vec<(IpAddr, String, StepOutcome)>,
+) -> Result<Vec<(IpAddr, String, StepOutcome)>, Vec<Failure>> {
     for stage in stages {
         if stage.steps.is_empty() || !condition_holds(stage, &outcomes) {
             continue;

@@ -1,5 +1,7 @@
 //! seal-install: builds an HA Kubernetes cluster over SSH from an offline package.
 pub mod app;
+pub mod backup;
+pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod exec;
@@ -8,6 +10,7 @@ pub mod kubeadm;
 pub mod package;
 pub mod plan;
 pub mod preflight;
+pub mod redact;
 pub mod runs;
 pub mod shell;
 pub mod ssh;

@@ -16,8 +16,12 @@ pub mod paths {
     pub const PACKAGE: &str = "/root/kube.tar.gz";
     /// Where the package unpacks (it holds `kube/`).
     pub const UNPACK_DIR: &str = "/root";
-    /// The kubeadm configuration written for init and join.
+    /// The kubeadm configuration written for init and join (root-only, removed after use).
     pub const KUBEADM_CONFIG: &str = "/root/kubeadm-config.yaml";
+    /// The token and certificate key master0 refreshes them from (root-only, removed after use).
+    pub const JOIN_CREDENTIALS: &str = "/root/seal-join-credentials.yaml";
+    /// The cluster CA on a control-plane host, whose public key every join pins.
+    pub const CA_CERT: &str = "/etc/kubernetes/pki/ca.crt";
     /// Written once master0's `kubeadm init` has succeeded (kubeadm reset removes it with pki/).
     pub const INIT_DONE: &str = "/etc/kubernetes/pki/.seal-init-done";
     /// The lvscare binary on nodes.
@@ -237,15 +241,18 @@ pub fn init_master0(c: &Cluster, init_config: &str) -> Stage {
         steps: vec![Step {
             host: m0,
             name: INIT_STEP.into(),
-            done_if: Some(format!("test -f {}", paths::INIT_DONE)),
+            done_if: Some(done_removing_config(&format!("test -f {}", paths::INIT_DONE))),
             actions: vec![
                 hosts_to(m0, c),
                 kubeadm_config(init_config),
                 run(
-                    format!(
-                        "if [ -e /etc/kubernetes/admin.conf ] || [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ]; \
-                         then {init} --skip-phases=preflight; else {init}; fi && touch {}",
-                        paths::INIT_DONE
+                    removing(
+                        &format!(
+                            "if [ -e /etc/kubernetes/admin.conf ] || [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ]; \
+                             then {init} --skip-phases=preflight; else {init}; fi && touch {}",
+                            paths::INIT_DONE
+                        ),
+                        paths::KUBEADM_CONFIG,
                     ),
                     // kubeadm waits up to the configuration's timeoutForControlPlane (10 min).
                     Duration::from_secs(1500),
@@ -258,10 +265,13 @@ pub fn init_master0(c: &Cluster, init_config: &str) -> Stage {
 /// `kubeadm join` with the written configuration and the package's flags.
 fn kubeadm_join() -> Action {
     run(
-        format!(
-            "kubeadm join --config {} {}",
+        removing(
+            &format!(
+                "kubeadm join --config {} {}",
+                paths::KUBEADM_CONFIG,
+                package_flags(paths::KUBEADM_JOIN_FLAGS)
+            ),
             paths::KUBEADM_CONFIG,
-            package_flags(paths::KUBEADM_JOIN_FLAGS)
         ),
         LONG,
     )
@@ -280,7 +290,7 @@ pub fn join_masters(c: &Cluster, masters: &[(IpAddr, String)]) -> Stage {
                 Step {
                     host: m,
                     name: "kubeadm join --control-plane".into(),
-                    done_if: Some("test -f /etc/kubernetes/admin.conf".into()),
+                    done_if: Some(done_removing_config("test -f /etc/kubernetes/admin.conf")),
                     actions: vec![hosts_to(m0, c), kubeadm_config(config), kubeadm_join()],
                 },
                 Step {
@@ -357,7 +367,7 @@ pub fn join_nodes(c: &Cluster, nodes: &[IpAddr], lvscare: &Path, config: &str) -
         .map(|&n| Step {
             host: n,
             name: "join node".into(),
-            done_if: Some("test -f /etc/kubernetes/kubelet.conf".into()),
+            done_if: Some(done_removing_config("test -f /etc/kubernetes/kubelet.conf")),
             actions: vec![
                 hosts_to(c.vip, c),
                 Action::Upload {
@@ -430,9 +440,11 @@ pub fn update_node_masters(c: &Cluster, nodes: &[IpAddr]) -> Stage {
     }
 }
 
-/// On master0: make the cluster's token and certificate key valid again with `commands`
-/// (kubeadm's own, see `KubeadmParams::refresh_join_credentials`).
-pub fn refresh_join_credentials(master0: IpAddr, commands: Vec<String>) -> Stage {
+/// On master0: make the cluster's token (public id `token_id`) and certificate key valid again
+/// from `config` (`KubeadmParams::refresh_config`), a root-only file removed right after; their
+/// output, which repeats the secrets, is not kept.
+pub fn refresh_join_credentials(master0: IpAddr, token_id: &str, config: &str) -> Stage {
+    let f = paths::JOIN_CREDENTIALS;
     Stage {
         name: "refresh join credentials".into(),
         parallel: false,
@@ -440,10 +452,39 @@ pub fn refresh_join_credentials(master0: IpAddr, commands: Vec<String>) -> Stage
             host: master0,
             name: "refresh token and certificate key".into(),
             done_if: None,
-            actions: commands.into_iter().map(|cmd| run(cmd, SHORT)).collect(),
+            actions: vec![
+                Action::WriteFile {
+                    remote: f.into(),
+                    data: config.to_string(),
+                    mode: 0o600,
+                },
+                run(
+                    removing(
+                        &format!(
+                            "kubeadm token delete {token_id} >/dev/null 2>&1; \
+                             kubeadm token create --config {f} >/dev/null && \
+                             kubeadm init phase upload-certs --upload-certs --config {f} >/dev/null"
+                        ),
+                        f,
+                    ),
+                    SHORT,
+                ),
+            ],
         }],
         only_if_done: None,
     }
+}
+
+/// The done check of a step that writes the kubeadm configuration: when done, a copy left by a
+/// run cut off in the middle (it holds the secrets) is removed too.
+fn done_removing_config(check: &str) -> String {
+    format!("{check} && rm -f {}", paths::KUBEADM_CONFIG)
+}
+
+/// `cmd`, then `file` removed whatever `cmd`'s outcome, with `cmd`'s exit status: for the files
+/// that hold the secrets, which a re-run writes again.
+fn removing(cmd: &str, file: &str) -> String {
+    format!("{cmd}; rc=$?; rm -f {file}; exit $rc")
 }
 
 /// On a remaining master: drain and delete the Node objects of `nodes` (found by address, so

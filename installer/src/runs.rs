@@ -41,6 +41,8 @@ pub struct Joins {
     pub masters: Vec<(IpAddr, String)>,
     /// The nodes' configuration.
     pub node: String,
+    /// The file with which master0 makes the token and certificate key valid again first.
+    pub refresh: String,
 }
 
 impl Joins {
@@ -53,28 +55,50 @@ impl Joins {
         Ok(Joins {
             masters,
             node: params.render_join_node()?,
+            refresh: params.refresh_config()?,
         })
     }
 }
 
 /// The cluster's token and certificate key made valid again on its master0.
-fn refresh(c: &Cluster) -> Stage {
-    plan::refresh_join_credentials(c.masters[0], c.kubeadm_params().refresh_join_credentials())
+fn refresh(c: &Cluster, joins: &Joins) -> Stage {
+    plan::refresh_join_credentials(c.masters[0], c.token.id(), &joins.refresh)
 }
 
 /// `init` of `c`: distribute everywhere, master0's init, the other masters (`joins.masters`
 /// holds theirs), the nodes and their lvscare. When others join a master0 set up by an earlier
 /// run, its credentials are refreshed first (the token lives 24 h, uploaded certificates 2 h).
+/// This whole list is what a dry run shows; a real run carries out [`init_first`], reads the CA
+/// that the joins pin, then [`init_rest`].
 pub fn init_run(c: &Cluster, files: Uploads, init_config: &str, joins: &Joins) -> Run {
+    let mut run = init_first(c, files, init_config);
+    run.stages.extend(init_rest(c, files, joins));
+    run
+}
+
+/// The part of `init` before any join can be rendered: distribute everywhere, then master0's
+/// init, which makes the cluster CA every join pins.
+pub fn init_first(c: &Cluster, files: Uploads, init_config: &str) -> Run {
     let all = c.hosts();
-    let mut stages = vec![
-        plan::distribute(&all, &c.nodes, files.package, files.package_sha256),
-        plan::init_master0(c, init_config),
-    ];
+    Run {
+        stages: vec![
+            plan::distribute(&all, &c.nodes, files.package, files.package_sha256),
+            plan::init_master0(c, init_config),
+        ],
+        hosts: all.clone(),
+        checked: all,
+        best_effort: None,
+    }
+}
+
+/// The rest of `init`, once master0's CA is known: refresh (when master0 was already set up),
+/// the other masters, the nodes and their lvscare.
+pub fn init_rest(c: &Cluster, files: Uploads, joins: &Joins) -> Vec<Stage> {
+    let mut stages = Vec::new();
     if c.masters.len() > 1 || !c.nodes.is_empty() {
         stages.push(Stage {
             only_if_done: Some((c.masters[0], plan::INIT_STEP.into())),
-            ..refresh(c)
+            ..refresh(c, joins)
         });
     }
     if c.masters.len() > 1 {
@@ -84,12 +108,7 @@ pub fn init_run(c: &Cluster, files: Uploads, init_config: &str, joins: &Joins) -
         stages.push(plan::join_nodes(c, &c.nodes, files.lvscare, &joins.node));
         stages.push(plan::node_lvscare(c, &c.nodes));
     }
-    Run {
-        stages,
-        hosts: all.clone(),
-        checked: all,
-        best_effort: None,
-    }
+    stages
 }
 
 /// `join` of `masters` and `nodes` into `c` (the cluster with them added): distribute to them,
@@ -115,7 +134,7 @@ pub fn join_run(
     };
     let mut stages = vec![
         plan::distribute(&new, nodes, files.package, files.package_sha256),
-        refresh(c),
+        refresh(c, joins),
     ];
     if !masters.is_empty() {
         stages.push(plan::join_masters(c, &joins.masters));
@@ -200,6 +219,7 @@ mod tests {
                 .map(|&m| (m, format!("join-master {m}")))
                 .collect(),
             node: "join-node".into(),
+            refresh: "refresh".into(),
         }
     }
 
@@ -219,6 +239,53 @@ mod tests {
 
     fn names(run: &Run) -> Vec<&str> {
         run.stages.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn secrets_only_in_root_only_files_never_on_a_command_line() {
+        let mut c = cluster();
+        c.ca_cert_hash = Some(format!("sha256:{}", "ab".repeat(32)).parse().expect("hash"));
+        let p = c.kubeadm_params();
+        let secret = &c.token.as_str()[c.token.id().len() + 1..];
+        let key = c.certificate_key.as_str();
+        let joins = Joins::render(&p, &c.masters[1..]).expect("joins");
+        let init = p.render_init(None).expect("init");
+        let runs = [
+            init_run(&c, files(), &init, &joins),
+            join_run(&c, &[], &c.nodes, files(), &joins),
+        ];
+        let mut files_with_secrets = 0;
+        for step in runs.iter().flat_map(|r| &r.stages).flat_map(|s| &s.steps) {
+            for line in commands(step).iter().chain(&step.done_if) {
+                assert!(!line.contains(secret) && !line.contains(key), "{line}");
+            }
+            for a in &step.actions {
+                if let Action::WriteFile { remote, data, mode } = a {
+                    if data.contains(secret) || data.contains(key) {
+                        assert_eq!(*mode, 0o600, "{remote}");
+                        files_with_secrets += 1;
+                    }
+                }
+            }
+        }
+        // init, 2 master joins, the node's join, refresh in init and join, the node's join again.
+        assert_eq!(files_with_secrets, 7);
+    }
+
+    #[test]
+    fn init_stops_after_master0_until_its_ca_is_known() {
+        let c = cluster();
+        let first = init_first(&c, files(), "init");
+        assert_eq!(names(&first), ["distribute", "init master0"]);
+        // Nothing that joins runs before the CA the joins pin exists.
+        let rest = init_rest(&c, files(), &joins(&c.masters[1..]));
+        assert!(rest
+            .iter()
+            .all(|s| s.name != "distribute" && s.name != "init master0"));
+        let mut whole = first.stages.clone();
+        whole.extend(rest);
+        assert_eq!(init_of(&c).stages, whole);
+        assert_eq!(init_of(&c).hosts, first.hosts);
     }
 
     #[test]
@@ -281,11 +348,24 @@ mod tests {
                 && init.contains("--skip-phases=preflight; else kubeadm init"),
             "{init}"
         );
+        // Its configuration, which holds the secrets, is removed whatever init's outcome.
         assert!(
-            init.ends_with(&format!("&& touch {}", paths::INIT_DONE)),
+            init.ends_with(&format!(
+                "&& touch {}; rc=$?; rm -f {}; exit $rc",
+                paths::INIT_DONE,
+                paths::KUBEADM_CONFIG
+            )),
             "{init}"
         );
-        assert_eq!(m0.done_if, Some(format!("test -f {}", paths::INIT_DONE)));
+        // Done: and a configuration left by a run cut off mid-way goes too.
+        assert_eq!(
+            m0.done_if,
+            Some(format!(
+                "test -f {} && rm -f {}",
+                paths::INIT_DONE,
+                paths::KUBEADM_CONFIG
+            ))
+        );
         // Each joining master: the join (resumable), then hosts -> itself as a step of its own
         // that has no "done" check, so a re-run after a failure there still repoints it.
         let hosts: Vec<(IpAddr, &str)> = stages[2]
@@ -359,7 +439,7 @@ mod tests {
         // the manifest is the next stage's and always rewritten.
         assert_eq!(
             node.done_if.as_deref(),
-            Some("test -f /etc/kubernetes/kubelet.conf")
+            Some("test -f /etc/kubernetes/kubelet.conf && rm -f /root/kubeadm-config.yaml")
         );
         assert!(
             !cmds.iter().any(|c| c.contains("kube-lvscare.yaml")),
@@ -459,13 +539,24 @@ mod tests {
         assert_eq!(run.stages[1].steps[0].name, plan::INIT_STEP);
         let step = &refresh.steps[0];
         assert_eq!(step.host, ip("192.168.0.2"));
-        let cmds = commands(step);
-        assert!(
-            cmds[0].contains("kubeadm token create abcdef.0123456789abcdef"),
-            "{cmds:?}"
+        // The credentials come from a root-only file, removed after use; never on the line.
+        assert_eq!(
+            step.actions[0],
+            Action::WriteFile {
+                remote: paths::JOIN_CREDENTIALS.into(),
+                data: "refresh".into(),
+                mode: 0o600
+            }
         );
+        let cmds = commands(step);
+        let f = paths::JOIN_CREDENTIALS;
+        assert_eq!(cmds.len(), 1);
         assert!(
-            cmds[1].contains("upload-certs --certificate-key"),
+            cmds[0].contains(&format!("kubeadm token create --config {f} >/dev/null"))
+                && cmds[0].contains(&format!(
+                    "upload-certs --upload-certs --config {f} >/dev/null"
+                ))
+                && cmds[0].ends_with(&format!("rc=$?; rm -f {f}; exit $rc")),
             "{cmds:?}"
         );
         // Every other stage always runs.

@@ -1013,6 +1013,51 @@ async fn write_file_is_atomic_and_exact() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_in_chunks_is_exact_private_and_checked() {
+    if !prerequisites(false) {
+        return;
+    }
+    let env = Env::new();
+    let session = env.root().await;
+    // 9 MiB + 5 bytes of non-repeating bytes: two whole chunks, a partial one.
+    let mut data = Vec::with_capacity((9 << 20) + 5);
+    let mut block = Sha256::digest(b"snapshot").to_vec();
+    while data.len() < (9 << 20) + 5 {
+        block = Sha256::digest(&block).to_vec();
+        data.extend_from_slice(&block);
+    }
+    data.truncate((9 << 20) + 5);
+    let remote = format!("{}/host side/it's a snapshot.db", env.dir.0.display());
+    std::fs::create_dir_all(Path::new(&remote).parent().unwrap()).unwrap();
+    std::fs::write(&remote, &data).unwrap();
+    let local = env.dir.0.join("copy.db");
+    let started = Instant::now();
+    assert_eq!(
+        session.download(&remote, &local).await.unwrap(),
+        data.len() as u64
+    );
+    eprintln!("download of 9 MiB over loopback: {:?}", started.elapsed());
+    assert!(std::fs::read(&local).unwrap() == data, "bytes differ");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&local).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600);
+    assert!(!local.with_extension("part").exists());
+    // An empty file, and a missing one (an error naming the command, no local file left).
+    let empty = format!("{}/empty", env.dir.0.display());
+    std::fs::write(&empty, b"").unwrap();
+    let local2 = env.dir.0.join("empty.copy");
+    assert_eq!(session.download(&empty, &local2).await.unwrap(), 0);
+    assert_eq!(std::fs::read(&local2).unwrap(), b"");
+    let local3 = env.dir.0.join("missing.copy");
+    let err = session
+        .download(&format!("{}/missing", env.dir.0.display()), &local3)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::Failed { .. }), "{err}");
+    assert!(!local3.exists() && !local3.with_extension("part").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_through_keyboard_interactive() {
     if !prerequisites(true) {
         return;

@@ -173,6 +173,20 @@ fn bad_inputs_are_refused_and_change_nothing() {
         assert!(plan.contains(&want), "dry run lacks {want:?}:\n{plan}");
     }
     assert!(!plan.contains(PASSWORD));
+    // The secrets are masked; the joins pin a CA that a dry run cannot know yet, and say so.
+    for want in [
+        "token: \"<bootstrap token>\"",
+        "certificateKey: \"<certificate key>\"",
+        "- \"sha256:<master0's CA, read after its kubeadm init>\"",
+    ] {
+        assert!(plan.contains(want), "dry run lacks {want:?}:\n{plan}");
+    }
+    let tokens = plan.lines().filter(|l| l.contains("token: \"")).count();
+    let masked = plan
+        .lines()
+        .filter(|l| l.contains("token: \"<bootstrap token>\""))
+        .count();
+    assert!(tokens >= 2 && tokens == masked, "{plan}");
     assert!(!bed.cluster_file().exists());
 
     // After all of it: both hosts exactly as before.

@@ -14,6 +14,10 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+/// The cluster CA's public-key hash on a host, as openssl computes it (the witness of the pin).
+const CA_HASH: &str = "openssl x509 -in /etc/kubernetes/pki/ca.crt -pubkey -noout | \
+    openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1";
+
 // No single quote: the test bed hands the password to the VM inside single quotes.
 /// kubelet's part for the lvscare static pod (TEST DOUBLE): start the manifest's command.
 const RUN_STATIC_POD: &str = r#"set -e
@@ -139,9 +143,9 @@ fn init_resume_rerun_join_failover_clean() {
         1
     );
     assert!(
-        m1_lines
-            .iter()
-            .any(|l| l.starts_with("init phase upload-certs --upload-certs --certificate-key ")),
+        m1_lines.contains(
+            &"init phase upload-certs --upload-certs --config /root/seal-join-credentials.yaml"
+        ),
         "{m1_calls}"
     );
     for n in ["m2", "m3", "n1"] {
@@ -193,6 +197,36 @@ fn init_resume_rerun_join_failover_clean() {
         "{n1_cfg}"
     );
     assert!(!n1_cfg.contains("controlPlane"), "{n1_cfg}");
+    // Both joins pin master0's CA, as openssl hashes its public key there; so does the file.
+    let pin = format!("sha256:{}", bed.text("m1", CA_HASH).trim());
+    for cfg in [&m2_cfg, &n1_cfg] {
+        assert!(
+            cfg.contains(&format!("caCertHashes:\n    - \"{pin}\"")),
+            "{cfg}"
+        );
+        assert!(!cfg.contains("unsafeSkipCAVerification"), "{cfg}");
+    }
+    assert!(
+        cluster.contains(&format!("ca_cert_hash: {pin}")),
+        "{cluster}"
+    );
+    // The secrets reached kubeadm only in files, none of which is left; the doubles' call logs
+    // are the command lines kubeadm got.
+    let cert_key = cluster
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate_key: "))
+        .map(|t| t.trim_matches('"').trim_matches('\'').to_string())
+        .expect("certificate key in the cluster file");
+    let secret = &token[7..];
+    for n in ["m1", "m2", "m3", "n1"] {
+        let c = calls(n);
+        assert!(!c.contains(secret) && !c.contains(&cert_key), "{n}: {c}");
+        let left = bed.text(
+            n,
+            "ls /root/kubeadm-config.yaml /root/seal-join-credentials.yaml 2>/dev/null; true",
+        );
+        assert!(left.is_empty(), "{n}: {left}");
+    }
     // The cluster file: private, no password.
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(bed.cluster_file())
@@ -256,7 +290,7 @@ fn init_resume_rerun_join_failover_clean() {
     }
 
     // 4. join a master and a node; every node then balances to the new master too.
-    let (out, join_time) = bed.run(&[
+    let join_args = [
         "join",
         "--master",
         &m4,
@@ -268,7 +302,37 @@ fn init_resume_rerun_join_failover_clean() {
         &lvscare,
         "--connect-timeout",
         "60",
-    ]);
+    ];
+    // First with master0 presenting another CA: refused before any host changes.
+    bed.text(
+        "m1",
+        "cd /etc/kubernetes/pki && mv ca.crt ca.crt.seal-test && openssl req -x509 -newkey ec \
+         -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=impostor -keyout /dev/null \
+         -out ca.crt 2>/dev/null",
+    );
+    let impostor = format!("sha256:{}", bed.text("m1", CA_HASH).trim());
+    let file_before = fs::read_to_string(bed.cluster_file()).expect("cluster file");
+    let (out, _) = bed.run(&join_args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("master {m1} presents the cluster CA {impostor}"))
+            && err.contains(&format!("pins {pin}")),
+        "{err}"
+    );
+    for n in ["m4", "n2"] {
+        let log = bed.text(n, "cat /var/lib/seal-doubles/kubeadm.log 2>/dev/null; true");
+        assert!(log.is_empty(), "{n} ran kubeadm: {log}");
+    }
+    assert_eq!(
+        fs::read_to_string(bed.cluster_file()).expect("cluster file"),
+        file_before
+    );
+    bed.text(
+        "m1",
+        "mv /etc/kubernetes/pki/ca.crt.seal-test /etc/kubernetes/pki/ca.crt",
+    );
+    let (out, join_time) = bed.run(&join_args);
     assert!(out.status.success());
     assert!(calls("m4")
         .lines()

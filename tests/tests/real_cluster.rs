@@ -104,11 +104,35 @@ fn real_cluster_init_node_clean() {
         &["--pk", &key, "--kubeadm-config", &template],
     );
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (out, took) = bed.run(&argv);
+    // With the installer's debug log on: the secrets check below reads all of it.
+    let (out, took) = run_debug(&bed, &argv);
     assert!(out.status.success(), "init failed: {}", stderr(&out));
+    let mut printed = vec![printed_by(&out)];
     eprintln!(
         "seal-install init (1 + 1, real package) took {:.0}s",
         took.as_secs_f64()
+    );
+    // n1 joined with the CA pinned: real kubeadm refuses a cluster-info CA that does not match.
+    // The pin is master0's CA as openssl hashes it, kept in the cluster file for later joins,
+    // and what a dry-run join shows.
+    let pin = format!(
+        "sha256:{}",
+        bed.text(
+            "m1",
+            "openssl x509 -in /etc/kubernetes/pki/ca.crt -pubkey -noout | \
+             openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1"
+        )
+        .trim()
+    );
+    let file = std::fs::read_to_string(bed.cluster_file()).expect("cluster file");
+    assert!(file.contains(&format!("ca_cert_hash: {pin}")), "{file}");
+    let (out, _) = bed.run(&["join", "--node", "10.77.0.99", "--pk", &key, "--dry-run"]);
+    printed.push(printed_by(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        shown.contains(&format!("   |     - \"{pin}\"")) && !shown.contains("unsafeSkipCA"),
+        "{shown}"
     );
 
     // Every Node Ready (the CNI config comes from containerd's template once the podCIDR is set).
@@ -210,6 +234,106 @@ fn real_cluster_init_node_clean() {
         |t| t.starts_with("Running 100."),
     );
 
+    // backup: an etcd snapshot that etcdctl itself finds valid and that holds the pod just
+    // made, private on this machine, and gone from the master.
+    let snap = bed.dir.join("backups").join("etcd.db");
+    std::fs::create_dir_all(snap.parent().expect("folder")).expect("mkdir");
+    let snap_arg = snap.display().to_string();
+    let (out, took) = bed.run(&[
+        "backup",
+        "--out",
+        &snap_arg,
+        "--pk",
+        &key,
+        "--connect-timeout",
+        "60",
+    ]);
+    printed.push(printed_by(&out));
+    assert!(out.status.success(), "backup failed: {}", stderr(&out));
+    eprintln!("backup took {:.0}s", took.as_secs_f64());
+    let status = std::process::Command::new("etcdctl")
+        .args(["snapshot", "status", &snap_arg, "-w", "json"])
+        .env("ETCDCTL_API", "3")
+        .output()
+        .expect("etcdctl (Debian's etcd-client, installed by dev.sh) is the backup's witness");
+    let report = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{report}{}", stderr(&status));
+    eprintln!("etcdctl snapshot status: {report}");
+    let keys: u64 = report
+        .split("\"totalKey\":")
+        .nth(1)
+        .and_then(|r| r.split([',', '}']).next())
+        .and_then(|n| n.trim().parse().ok())
+        .expect("totalKey");
+    assert!(keys > 100, "{report}");
+    let bytes = std::fs::read(&snap).expect("snapshot");
+    let key_of_probe = b"/registry/pods/default/probe";
+    assert!(bytes.windows(key_of_probe.len()).any(|w| w == key_of_probe));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&snap).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(bed
+        .on("m1", "test ! -e /var/lib/seal/backup/snapshot.db")
+        .status
+        .success());
+
+    // certs check: every certificate on both hosts, etcd's and kubelet's included; what kubeadm
+    // made lives 99 years (the patch); the apiserver's expiry is openssl's.
+    let (out, _) = bed.run(&["certs", "check", "--pk", &key, "--connect-timeout", "60"]);
+    printed.push(printed_by(&out));
+    assert!(out.status.success(), "certs check failed: {}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{table}");
+    let row = |host: &str, file: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{host} ")) && l.contains(&format!(" {file} ")))
+            .unwrap_or_else(|| panic!("no {file} of {host} in:\n{table}"))
+            .to_string()
+    };
+    let days = |row: &str| -> i64 {
+        row.split_whitespace()
+            .find_map(|w| w.strip_suffix('d').and_then(|n| n.parse().ok()))
+            .unwrap_or_else(|| panic!("no days left in {row}"))
+    };
+    let pki = "/etc/kubernetes/pki";
+    for f in [
+        "ca.crt",
+        "apiserver.crt",
+        "apiserver-kubelet-client.crt",
+        "apiserver-etcd-client.crt",
+        "front-proxy-ca.crt",
+        "front-proxy-client.crt",
+        "etcd/ca.crt",
+        "etcd/server.crt",
+        "etcd/peer.crt",
+        "etcd/healthcheck-client.crt",
+    ] {
+        let r = row(&m1, &format!("{pki}/{f}"));
+        assert!(days(&r) > 36_000, "{r}");
+    }
+    for f in [
+        "/etc/kubernetes/admin.conf",
+        "/etc/kubernetes/controller-manager.conf",
+        "/etc/kubernetes/scheduler.conf",
+        "/var/lib/kubelet/pki/kubelet-client-current.pem",
+    ] {
+        assert!(days(&row(&m1, f)) > 36_000, "{f}");
+    }
+    let n1_ip = bed.ip("n1");
+    for f in [
+        "/etc/kubernetes/pki/ca.crt",
+        "/var/lib/kubelet/pki/kubelet-client-current.pem",
+        "/var/lib/kubelet/pki/kubelet.crt",
+    ] {
+        row(&n1_ip, f);
+    }
+    let end = bed.text("m1", "date -u -d \"$(openssl x509 -in /etc/kubernetes/pki/apiserver.crt -noout -enddate | cut -d= -f2)\" '+%Y-%m-%d %H:%M'");
+    assert!(
+        row(&m1, &format!("{pki}/apiserver.crt")).contains(end.trim()),
+        "{end}"
+    );
+
     // Offline: the only pull (kubeadm's preflight asking for CoreDNS) went to the refusing
     // loopback mirror; no registry was reached.
     let pulls = bed.text(
@@ -244,6 +368,7 @@ fn real_cluster_init_node_clean() {
         "60",
     ]);
     assert!(out.status.success(), "clean failed: {}", stderr(&out));
+    printed.push(printed_by(&out));
     eprintln!("clean --node took {:.0}s", took.as_secs_f64());
     let nodes = bed.text("m1", &format!("{KUBECTL} get nodes --no-headers"));
     assert!(!nodes.lines().any(|l| l.starts_with("n1 ")), "{nodes}");
@@ -275,7 +400,42 @@ fn real_cluster_init_node_clean() {
 
     // The cleaned n1 joins again: a third VM would add a busy emulated host to the two host
     // cores (two busy nodes starved the master's controller-manager once).
-    rejoin_n1_killed_trapped_resumed(&bed, &key);
+    printed.extend(rejoin_n1_killed_trapped_resumed(&bed, &key));
+
+    // The token and the certificate key: in no byte the installer printed (its debug log
+    // included), and in no file on either host (the cluster's own etcd aside), though both
+    // joins and a credential refresh used them.
+    let file = std::fs::read_to_string(bed.cluster_file()).expect("cluster file");
+    let value = |k: &str| {
+        file.lines()
+            .find_map(|l| l.trim().strip_prefix(k))
+            .map(|t| t.trim_matches('"').trim_matches('\'').to_string())
+            .unwrap_or_else(|| panic!("no {k} in the cluster file"))
+    };
+    let (token, cert_key) = (value("token: "), value("certificate_key: "));
+    let secret = token[7..].to_string();
+    for text in &printed {
+        assert!(
+            !text.contains(&secret) && !text.contains(&cert_key),
+            "a secret was printed:\n{text}"
+        );
+    }
+    // A VM's root is this machine's: the test's own folder (the operator's cluster file) is left out.
+    let own = bed
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("bed folder");
+    for h in ["m1", "n1"] {
+        let found = bed.text(
+            h,
+            &format!(
+                "grep -rlF -e {secret} -e {cert_key} /root /etc /tmp /var/tmp /var/log /var/lib/kubelet \
+                 --exclude-dir=kube --exclude-dir={own} --exclude=kube.tar.gz 2>/dev/null; true"
+            ),
+        );
+        assert!(found.trim().is_empty(), "{h}: files with a secret: {found}");
+    }
     eprintln!("total {:.0}s", t0.elapsed().as_secs_f64());
 }
 
@@ -305,7 +465,34 @@ fn relaxed_leader_election_template(bed: &Bed) -> String {
 /// `join --node n1` again, after its clean, as the sudo user: SIGKILLed while n1's kubeadm join
 /// runs, then re-run with lvscare's manifest write failing (a folder where its temp file goes),
 /// then re-run again. A cleaned host must be joinable like a new one.
-fn rejoin_n1_killed_trapped_resumed(bed: &Bed, key: &str) {
+/// Everything a run printed.
+fn printed_by(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `bed.run` with the installer's debug log on.
+fn run_debug(bed: &Bed, args: &[&str]) -> (std::process::Output, Duration) {
+    let started = Instant::now();
+    let out = bed
+        .installer(args)
+        .env("SEAL_LOG", "installer=debug")
+        .output()
+        .expect("seal-install");
+    eprintln!(
+        "--- seal-install {} ({})\n{}",
+        args.join(" "),
+        out.status,
+        stderr(&out)
+    );
+    (out, started.elapsed())
+}
+
+/// Returns what the runs printed.
+fn rejoin_n1_killed_trapped_resumed(bed: &Bed, key: &str) -> Vec<String> {
     let n1 = bed.ip("n1");
     let join = [
         "join",
@@ -361,13 +548,16 @@ fn rejoin_n1_killed_trapped_resumed(bed: &Bed, key: &str) {
         start.elapsed().as_secs_f64()
     );
 
-    let run = |what: &str| {
+    let mut printed = vec![std::fs::read_to_string(&log_path).unwrap_or_default()];
+    let mut run = |what: &str| {
         let started = Instant::now();
         let out = bed
             .installer(&join)
             .env("SEAL_PASSWD", PASSWORD)
+            .env("SEAL_LOG", "installer=debug")
             .output()
             .expect("seal-install");
+        printed.push(printed_by(&out));
         let err = stderr(&out);
         eprintln!(
             "--- join n1 ({what}, {:.0}s, {})\n{err}",
@@ -426,6 +616,7 @@ fn rejoin_n1_killed_trapped_resumed(bed: &Bed, key: &str) {
         "stat -c %U /usr/bin/lvscare /etc/kubernetes/manifests/kube-lvscare.yaml /etc/hosts",
     );
     assert!(owner.lines().all(|l| l == "root"), "{owner}");
+    printed
 }
 
 /// An etcd server in a pod on n1 answers an etcdctl in a pod on m1: pod subnets are routed

@@ -35,6 +35,10 @@ pub enum Command {
     Join(JoinArgs),
     /// Undo the installation on some hosts, or on all.
     Clean(CleanArgs),
+    /// Copy an etcd snapshot from a master of the cluster to this machine.
+    Backup(BackupArgs),
+    /// Certificates of the cluster's hosts.
+    Certs(CertsArgs),
     /// Print a default template.
     Config(ConfigArgs),
 }
@@ -207,6 +211,60 @@ pub struct CleanArgs {
     /// Shared options.
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// How a day-2 command reaches the cluster in the cluster file.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterLogin {
+    /// SSH user (default: the cluster file's).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// SSH port (default: the cluster file's).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// SSH login.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `seal-install backup`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Where the snapshot goes on this machine, mode 0600 (default: ./etcd-snapshot-TIME.db).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// The master to take it from (default: the first of the cluster's masters that answers).
+    #[arg(long = "master", value_name = "IP")]
+    pub master: Option<String>,
+    /// Reaching the cluster.
+    #[command(flatten)]
+    pub login: ClusterLogin,
+}
+
+/// `seal-install certs`.
+#[derive(Debug, Clone, Args)]
+pub struct CertsArgs {
+    /// What to do with the certificates.
+    #[command(subcommand)]
+    pub action: CertsAction,
+}
+
+/// `seal-install certs …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CertsAction {
+    /// Print every certificate's expiry on every host (etcd's and kubelet's included).
+    Check(CertsCheckArgs),
+}
+
+/// `seal-install certs check`.
+#[derive(Debug, Clone, Args)]
+pub struct CertsCheckArgs {
+    /// Reaching the cluster.
+    #[command(flatten)]
+    pub login: ClusterLogin,
 }
 
 /// `seal-install config`.

@@ -191,6 +191,28 @@ pub enum UsageError {
         path: PathBuf,
     },
     /// The request does not fit the cluster file.
+    /// `backup --master` names a host that is not one of the cluster's masters.
+    #[error("backup --master {ip}: not a master of the cluster in the cluster file; give one of {masters}, or leave --master out to use the first that answers")]
+    NotAMaster {
+        /// What was given.
+        ip: IpAddr,
+        /// The cluster's masters.
+        masters: String,
+    },
+    /// `backup --out` would replace a file.
+    #[error("backup --out {}: the file exists; give a new path (a snapshot is never written over another)", path.display())]
+    OutExists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// `backup --out` is in a folder that does not exist.
+    #[error("backup --out {}: no such folder {}; create it first or give another path", path.display(), dir.display())]
+    OutFolderMissing {
+        /// The path.
+        path: PathBuf,
+        /// Its folder.
+        dir: PathBuf,
+    },
     #[error("{0}")]
     Cluster(#[from] MergeError),
 }

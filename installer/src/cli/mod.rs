@@ -18,16 +18,17 @@ pub(crate) mod testing;
 mod validate;
 
 pub use args::{
-    AuthArgs, CleanArgs, Cli, Command, CommonArgs, ConfigArgs, InitArgs, JoinArgs,
-    DEFAULT_LVSCARE_IMAGE,
+    AuthArgs, BackupArgs, CertsAction, CertsArgs, CertsCheckArgs, CleanArgs, Cli, ClusterLogin,
+    Command, CommonArgs, ConfigArgs, InitArgs, JoinArgs, DEFAULT_LVSCARE_IMAGE,
 };
 pub use error::{UsageError, USAGE_EXIT};
 pub use settings::{
-    AuthPlan, Environment, PackageSource, RunSettings, SshSettings, ValidClean, ValidInit,
-    ValidJoin,
+    AuthPlan, Environment, PackageSource, RunSettings, SshSettings, ValidBackup, ValidClean,
+    ValidInit, ValidJoin,
 };
 pub use validate::{
-    cluster_file_path, config_template, validate_clean, validate_init, validate_join,
+    cluster_file_path, config_template, login_settings, validate_backup, validate_clean,
+    validate_init, validate_join,
 };
 
 pub use crate::ssh::Secret;

@@ -180,6 +180,17 @@ pub struct ValidJoin {
     pub run: RunSettings,
 }
 
+/// A checked `backup`.
+#[derive(Debug, Clone)]
+pub struct ValidBackup {
+    /// The masters to try, in order.
+    pub masters: Vec<IpAddr>,
+    /// The local file to write.
+    pub out: PathBuf,
+    /// SSH, dry run, cluster file.
+    pub run: RunSettings,
+}
+
 /// A checked `clean`.
 #[derive(Debug, Clone)]
 pub struct ValidClean {

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::CommandFactory;
 
 use super::{
-    validate_init, AuthPlan, CleanArgs, Cli, Command, Environment, InitArgs, JoinArgs, UsageError,
+    validate_init, AuthPlan, BackupArgs, CleanArgs, Cli, Command, Environment, InitArgs, JoinArgs,
+    UsageError,
 };
 use crate::cluster::Cluster;
 
@@ -43,12 +44,14 @@ pub(crate) fn parse(args: &[&str]) -> Command {
     let mut v = vec!["seal-install"];
     v.extend_from_slice(args);
     let mut cmd = Cli::command();
-    for sub in ["init", "join", "clean"] {
-        cmd = cmd.mut_subcommand(sub, |s| {
-            s.mut_arg("passwd", |a| a.env(None))
-                .mut_arg("pk_passwd", |a| a.env(None))
-        });
+    let blind = |s: clap::Command| {
+        s.mut_arg("passwd", |a| a.env(None))
+            .mut_arg("pk_passwd", |a| a.env(None))
+    };
+    for sub in ["init", "join", "clean", "backup"] {
+        cmd = cmd.mut_subcommand(sub, blind);
     }
+    cmd = cmd.mut_subcommand("certs", |c| c.mut_subcommand("check", blind));
     let parsed = cmd
         .try_get_matches_from(&v)
         .and_then(|m| Cli::from_arg_matches(&m));
@@ -107,6 +110,15 @@ pub(crate) fn clean(args: &[&str]) -> CleanArgs {
     v.extend_from_slice(args);
     match parse(&v) {
         Command::Clean(a) => a,
+        other => panic!("{other:?}"),
+    }
+}
+
+pub(crate) fn backup(args: &[&str]) -> BackupArgs {
+    let mut v = vec!["backup"];
+    v.extend_from_slice(args);
+    match parse(&v) {
+        Command::Backup(a) => a,
         other => panic!("{other:?}"),
     }
 }

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::addresses::{check_hosts_against, no_duplicates, parse_hosts};
-use super::args::{AuthArgs, CleanArgs, CommonArgs, ConfigArgs, InitArgs, JoinArgs};
+use super::args::{
+    AuthArgs, BackupArgs, CleanArgs, ClusterLogin, CommonArgs, ConfigArgs, InitArgs, JoinArgs,
+};
 use super::error::UsageError;
 use super::settings::{
-    AuthPlan, Environment, PackageSource, RunSettings, SshSettings, ValidClean, ValidInit,
-    ValidJoin,
+    AuthPlan, Environment, PackageSource, RunSettings, SshSettings, ValidBackup, ValidClean,
+    ValidInit, ValidJoin,
 };
 use crate::cluster::{self, Cluster};
 use crate::hosts::valid_name;
@@ -348,6 +350,61 @@ pub fn config_template(args: &ConfigArgs) -> Result<&'static str, UsageError> {
     Ok(api.default_init_template())
 }
 
+/// The run settings of a day-2 command: the cluster file's login unless overridden.
+pub fn login_settings(
+    login: &ClusterLogin,
+    cluster: &Cluster,
+    env: &Environment,
+) -> Result<RunSettings, UsageError> {
+    let user = login.user.clone().unwrap_or_else(|| cluster.user.clone());
+    run_settings(
+        &user,
+        login.port.unwrap_or(cluster.ssh_port),
+        &login.auth,
+        cluster.key_path.as_deref(),
+        &login.common,
+        env,
+    )
+}
+
+/// Checks `backup` against the cluster file; `now` names the default output file.
+pub fn validate_backup(
+    args: &BackupArgs,
+    cluster: &Cluster,
+    env: &Environment,
+    now: SystemTime,
+) -> Result<ValidBackup, UsageError> {
+    let masters = match &args.master {
+        None => cluster.masters.clone(),
+        Some(m) => {
+            let ip = parse_hosts("--master", std::slice::from_ref(m))?;
+            match ip.as_slice() {
+                [one] if cluster.masters.contains(one) => vec![*one],
+                _ => {
+                    return Err(UsageError::NotAMaster {
+                        ip: ip.first().copied().unwrap_or(cluster.masters[0]),
+                        masters: cluster
+                            .masters
+                            .iter()
+                            .map(|m| m.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+                }
+            }
+        }
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::backup::default_file_name(&cluster::rfc3339(now))));
+    if (env.is_file)(&out) {
+        return Err(UsageError::OutExists { path: out });
+    }
+    let run = login_settings(&args.login, cluster, env)?;
+    Ok(ValidBackup { masters, out, run })
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
@@ -358,7 +415,7 @@ mod tests {
 
     use super::*;
     use crate::cli::testing::{
-        clean, cluster, env, env_with, init, init_err, join, key_of, parse, refused,
+        backup, clean, cluster, env, env_with, init, init_err, join, key_of, parse, refused,
     };
     use crate::cli::{Cli, Command, PackageSource, Secret, UsageError, DEFAULT_LVSCARE_IMAGE};
     use crate::kubeadm::KubeadmApi;
@@ -665,6 +722,39 @@ mod tests {
         )
         .expect("valid");
         assert_eq!((v.run.ssh.user.as_str(), v.run.ssh.port), ("ops", 2200));
+    }
+
+    #[test]
+    fn backup_choices_and_errors() {
+        let (e, c) = (env(), cluster());
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
+        let v = validate_backup(&backup(&[]), &c, &e, now).expect("valid");
+        assert_eq!(v.masters, c.masters);
+        assert_eq!(v.out, PathBuf::from("etcd-snapshot-1970-01-02T000000Z.db"));
+        assert_eq!(v.run.ssh.user, c.user);
+        let v = validate_backup(
+            &backup(&["--master", "192.168.0.3", "--out", "/b/s.db"]),
+            &c,
+            &e,
+            now,
+        )
+        .expect("valid");
+        assert_eq!(
+            (v.masters, v.out),
+            (vec![c.masters[1]], PathBuf::from("/b/s.db"))
+        );
+        let err = validate_backup(&backup(&["--master", "192.168.0.5"]), &c, &e, now)
+            .expect_err("a node");
+        assert_eq!(
+            err.to_string(),
+            "backup --master 192.168.0.5: not a master of the cluster in the cluster file; give one of \
+             192.168.0.2, 192.168.0.3, or leave --master out to use the first that answers"
+        );
+        let err =
+            validate_backup(&backup(&["--out", "/keys/id"]), &c, &e, now).expect_err("exists");
+        assert!(matches!(err, UsageError::OutExists { .. }), "{err}");
+        let err = validate_backup(&backup(&["--master", "nope"]), &c, &e, now).expect_err("bad ip");
+        assert!(matches!(err, UsageError::BadIp { .. }), "{err}");
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub enum KubeadmError {
     /// A malformed CA certificate hash.
     #[error("bad CA certificate hash `{0}`: it must be sha256: followed by 64 hex digits")]
     BadCaHash(String),
+    /// The cluster CA certificate could not be read.
+    #[error("unreadable CA certificate: {0}")]
+    BadCaCert(String),
+    /// A join configuration was asked for before the CA hash it must pin was known.
+    #[error("no CA hash to pin the join to: the cluster's CA is read from master0 after its init")]
+    NoCaHash,
     /// A malformed CIDR.
     #[error("bad CIDR `{value}`: {why}")]
     BadCidr {

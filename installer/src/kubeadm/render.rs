@@ -36,7 +36,8 @@ pub struct KubeadmParams {
     pub token: BootstrapToken,
     /// The certificate key written into InitConfiguration.
     pub certificate_key: CertificateKey,
-    /// The CA hash for node discovery, when known (else discovery skips CA pinning).
+    /// The hash of the cluster CA's public key that joins pin; known once master0 has its CA
+    /// (no join configuration is rendered without it).
     pub ca_cert_hash: Option<CaCertHash>,
     /// `imageRepository`, when not kubeadm's default.
     pub image_repository: Option<String>,
@@ -140,30 +141,33 @@ impl KubeadmParams {
 
     /// The JoinConfiguration for a control-plane host.
     pub fn render_join_master(&self, master: IpAddr) -> Result<String, KubeadmError> {
+        self.ca_cert_hash.as_ref().ok_or(KubeadmError::NoCaHash)?;
         let data = self.template_data(Some(master))?;
         Ok(Template::parse("join template", JOIN_TEMPLATE)?.render(&data)?)
     }
 
     /// The JoinConfiguration for a worker node (discovery through the VIP).
     pub fn render_join_node(&self) -> Result<String, KubeadmError> {
+        self.ca_cert_hash.as_ref().ok_or(KubeadmError::NoCaHash)?;
         let data = self.template_data(None)?;
         Ok(Template::parse("join template", JOIN_TEMPLATE)?.render(&data)?)
     }
 
-    /// Commands, run on a working master, that make this token and certificate key valid again
-    /// for a later `join` (the token lives 24 h, uploaded certificates 2 h).
-    pub fn refresh_join_credentials(&self) -> Vec<String> {
-        vec![
-            format!(
-                "kubeadm token delete {} >/dev/null 2>&1; kubeadm token create {} --ttl 24h0m0s",
-                self.token.id(),
-                self.token.as_str()
-            ),
-            format!(
-                "kubeadm init phase upload-certs --upload-certs --certificate-key {}",
-                self.certificate_key.as_str()
-            ),
-        ]
+    /// The configuration file (root-only on the host) with which a working master makes this
+    /// token and certificate key valid again for a later `join` (the token lives 24 h, uploaded
+    /// certificates 2 h): `kubeadm token create --config` and `init phase upload-certs
+    /// --config` read them from it, so neither is ever on a command line. The version is given
+    /// so kubeadm does not look it up on the internet.
+    pub fn refresh_config(&self) -> Result<String, KubeadmError> {
+        let api = self.api()?.api_version();
+        Ok(format!(
+            "apiVersion: {api}\nkind: InitConfiguration\nbootstrapTokens:\n- token: \"{}\"\n  ttl: 24h0m0s\n\
+             certificateKey: \"{}\"\n---\napiVersion: {api}\nkind: ClusterConfiguration\n\
+             kubernetesVersion: {}\n",
+            self.token.as_str(),
+            self.certificate_key.as_str(),
+            self.version
+        ))
     }
 
     /// Checks a rendered init configuration and adds what the installer can add itself.
@@ -331,6 +335,8 @@ mod tests {
         s.parse().expect("ip")
     }
 
+    const HASH: &str = "sha256:abababababababababababababababababababababababababababababababab";
+
     fn params(version: &str) -> KubeadmParams {
         KubeadmParams {
             version: version.parse().expect("version"),
@@ -343,7 +349,7 @@ mod tests {
             cert_sans: vec!["sealyun.com".into(), "10.0.0.9".into()],
             token: "abcdef.0123456789abcdef".parse().expect("token"),
             certificate_key: "0123456789abcdef".repeat(4).parse().expect("key"),
-            ca_cert_hash: None,
+            ca_cert_hash: Some(HASH.parse().expect("hash")),
             image_repository: None,
             cri_socket: None,
             cgroup_driver: None,
@@ -519,7 +525,8 @@ mod tests {
             let bt = &n["discovery"]["bootstrapToken"];
             assert_eq!(bt["apiServerEndpoint"].as_str(), Some("10.103.97.2:6443"));
             assert_eq!(bt["token"].as_str(), Some("abcdef.0123456789abcdef"));
-            assert_eq!(bt["unsafeSkipCAVerification"].as_bool(), Some(true));
+            assert_eq!(strings(&bt["caCertHashes"]), [HASH]);
+            assert!(bt.get("unsafeSkipCAVerification").is_none());
             assert!(n.get("controlPlane").is_none());
 
             let master = docs(&p.render_join_master(ip("192.168.0.3")).expect("master"));
@@ -537,12 +544,17 @@ mod tests {
                 Some(p.certificate_key.as_str())
             );
 
-            let hash = format!("sha256:{}", "ab".repeat(32));
-            p.ca_cert_hash = Some(hash.parse().expect("hash"));
-            let pinned = docs(&p.render_join_node().expect("node"));
-            let bt = &pinned[0]["discovery"]["bootstrapToken"];
-            assert_eq!(strings(&bt["caCertHashes"]), [hash]);
+            let bt = &m["discovery"]["bootstrapToken"];
+            assert_eq!(strings(&bt["caCertHashes"]), [HASH]);
             assert!(bt.get("unsafeSkipCAVerification").is_none());
+
+            // Never a join without the pin.
+            p.ca_cert_hash = None;
+            assert!(matches!(p.render_join_node(), Err(KubeadmError::NoCaHash)));
+            assert!(matches!(
+                p.render_join_master(ip("192.168.0.3")),
+                Err(KubeadmError::NoCaHash)
+            ));
         }
     }
 
@@ -676,12 +688,23 @@ ipvs:
     }
 
     #[test]
-    fn refresh_commands_carry_the_credentials() {
-        let cmds = params("v1.20.2").refresh_join_credentials();
-        assert!(
-            cmds[0].contains("token delete abcdef ")
-                && cmds[0].contains("token create abcdef.0123456789abcdef")
+    fn refresh_config_carries_the_credentials() {
+        let p = params("v1.20.2");
+        let d = docs(&p.refresh_config().expect("renders"));
+        let init = kind(&d, "InitConfiguration");
+        assert_eq!(init["apiVersion"].as_str(), Some("kubeadm.k8s.io/v1beta2"));
+        assert_eq!(
+            init["bootstrapTokens"][0]["token"].as_str(),
+            Some("abcdef.0123456789abcdef")
         );
-        assert!(cmds[1].ends_with(&"0123456789abcdef".repeat(4)));
+        assert_eq!(init["bootstrapTokens"][0]["ttl"].as_str(), Some("24h0m0s"));
+        assert_eq!(
+            init["certificateKey"].as_str(),
+            Some(p.certificate_key.as_str())
+        );
+        assert_eq!(
+            kind(&d, "ClusterConfiguration")["kubernetesVersion"].as_str(),
+            Some("v1.20.2")
+        );
     }
 }

@@ -152,6 +152,30 @@ impl CaCertHash {
         CaCertHash(format!("sha256:{}", hex(&sha2::Sha256::digest(spki_der))))
     }
 
+    /// The hash of the first certificate in `pem` (the cluster's `/etc/kubernetes/pki/ca.crt`),
+    /// over the public key's DER bytes exactly as the certificate carries them, as kubeadm does.
+    pub fn of_ca_pem(pem: &str) -> Result<CaCertHash, KubeadmError> {
+        let bad = |why: String| KubeadmError::BadCaCert(why);
+        let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .map_err(|e| bad(format!("no PEM certificate: {e}")))?;
+        if block.label != "CERTIFICATE" {
+            return Err(bad(format!(
+                "a PEM `{}` block, not a CERTIFICATE",
+                block.label
+            )));
+        }
+        let cert = block
+            .parse_x509()
+            .map_err(|e| bad(format!("not an X.509 certificate: {e}")))?;
+        Ok(Self::of_public_key_der(cert.public_key().raw))
+    }
+
+    /// Stands for the hash in a dry run before master0's CA exists: not a valid hash, so
+    /// kubeadm would refuse a configuration that carried it.
+    pub fn not_yet_known() -> CaCertHash {
+        CaCertHash("sha256:<master0's CA, read after its kubeadm init>".into())
+    }
+
     /// The `sha256:…` text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -231,5 +255,36 @@ mod tests {
                 .parse::<CaCertHash>()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn ca_hash_of_a_kubeadm_ca() {
+        // A CA made by the patched kubeadm (`kubeadm init phase certs ca`); the expected hash is
+        // openssl's: `openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | sha256sum`.
+        let pem = include_str!("testdata/kubeadm-ca.crt");
+        let h = CaCertHash::of_ca_pem(pem).expect("parses");
+        assert_eq!(
+            h.as_str(),
+            "sha256:e421b330f24fdc4ebc5ca6fdbcdccb6b70775d05aed3e33cd3e3ac5f9774012e"
+        );
+        // A bundle (the CA, then another certificate) hashes its first certificate.
+        let other = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            CaCertHash::of_ca_pem(&format!("{pem}{other}")).expect("parses"),
+            h
+        );
+        for bad in ["", "not a certificate", other] {
+            let e = CaCertHash::of_ca_pem(bad).expect_err(bad).to_string();
+            assert!(e.contains("CA certificate"), "{e}");
+        }
+        let key = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n";
+        assert!(CaCertHash::of_ca_pem(key)
+            .expect_err("key")
+            .to_string()
+            .contains("PUBLIC KEY"));
+        assert!(CaCertHash::not_yet_known()
+            .as_str()
+            .parse::<CaCertHash>()
+            .is_err());
     }
 }

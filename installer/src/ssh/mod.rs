@@ -270,7 +270,17 @@ pub enum SshError {
         /// What happened.
         detail: String,
     },
-    /// A local file could not be read.
+    /// A downloaded copy is not what the host holds (it changed meanwhile, or bytes were lost).
+    #[error("{host}: the copy of {remote} does not match the host's ({detail}); run again")]
+    Download {
+        /// The host.
+        host: String,
+        /// The remote file.
+        remote: String,
+        /// Sizes or sums that differ.
+        detail: String,
+    },
+    /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Local {
         /// The local file.

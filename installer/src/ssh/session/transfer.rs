@@ -1,5 +1,6 @@
 //! File transfer over the session: uploads skipped when the remote sha256 already matches, and
-//! every write streamed into a temp file, checked against the sha256 and renamed into place.
+//! every write streamed into a temp file, checked against the sha256 and renamed into place;
+//! downloads read in chunks below the output cap, checked the same way on this side.
 
 use std::io::Read;
 use std::path::Path;
@@ -63,6 +64,107 @@ impl Session {
         self.check(&format!("write {remote}"), out)?;
         Ok(())
     }
+}
+
+/// Bytes read per command of a download: well below the output cap, so nothing is cut.
+const DOWNLOAD_CHUNK: u64 = 4 << 20;
+
+impl Session {
+    /// Copies the host's `remote` file to `local` (mode 0600), as root: its size and sha256
+    /// first, then the bytes in chunks into `local.part`, which is renamed to `local` only when
+    /// its size and sha256 are the host's. Returns the size.
+    pub async fn download(&self, remote: &str, local: &Path) -> Result<u64, SshError> {
+        check_remote(remote, 0o600)?;
+        let q = remote::quote(remote);
+        let idle = Deadline::Idle(self.inner.io_timeout);
+        let probe = format!("stat -c %s {q} && sha256sum {q}");
+        let out = self.exec_inner(&probe, Stdin::Bytes(&[]), idle).await?;
+        let out = self.check(&probe, out)?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut words = text.split_whitespace();
+        let (size, sum) = match (
+            words.next().and_then(|w| w.parse::<u64>().ok()),
+            words.next(),
+        ) {
+            (Some(size), Some(sum)) if sum.len() == 64 => (size, sum.to_string()),
+            _ => {
+                return Err(SshError::Invalid(format!(
+                    "unexpected answer to `{probe}`: {text}"
+                )))
+            }
+        };
+        let part = local.with_extension("part");
+        let local_err = |source| SshError::Local {
+            path: part.clone(),
+            source,
+        };
+        let result = async {
+            let mut file = open_private(&part).await.map_err(local_err)?;
+            let mut hasher = Sha256::new();
+            let mut offset = 0u64;
+            while offset < size {
+                let cmd = format!(
+                    "dd if={q} bs={DOWNLOAD_CHUNK} skip={} count=1 status=none",
+                    offset / DOWNLOAD_CHUNK
+                );
+                let out = self.exec_inner(&cmd, Stdin::Bytes(&[]), idle).await?;
+                let out = self.check(&cmd, out)?;
+                let want = DOWNLOAD_CHUNK.min(size - offset);
+                if out.stdout.len() as u64 != want {
+                    return Err(self.mismatch(
+                        remote,
+                        format!(
+                            "{} bytes at offset {offset}, {want} expected",
+                            out.stdout.len()
+                        ),
+                    ));
+                }
+                hasher.update(&out.stdout);
+                tokio::io::AsyncWriteExt::write_all(&mut file, &out.stdout)
+                    .await
+                    .map_err(local_err)?;
+                offset += want;
+            }
+            tokio::io::AsyncWriteExt::flush(&mut file)
+                .await
+                .map_err(local_err)?;
+            file.sync_all().await.map_err(local_err)?;
+            let got = remote::hex(&hasher.finalize());
+            if got != sum {
+                return Err(self.mismatch(remote, format!("sha256 {got}, the host's {sum}")));
+            }
+            tokio::fs::rename(&part, local)
+                .await
+                .map_err(|source| SshError::Local {
+                    path: local.to_path_buf(),
+                    source,
+                })
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&part).await;
+        }
+        result.map(|()| size)
+    }
+
+    fn mismatch(&self, remote: &str, detail: String) -> SshError {
+        SshError::Download {
+            host: self.inner.host.clone(),
+            remote: remote.to_string(),
+            detail,
+        }
+    }
+}
+
+/// A new file only its owner can read (a snapshot holds every Secret of a cluster).
+async fn open_private(path: &Path) -> std::io::Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .await
 }
 
 fn check_remote(remote: &str, mode: u32) -> Result<(), SshError> {

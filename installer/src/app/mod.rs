@@ -4,6 +4,9 @@
 //! then every host is connected and probed; only when all of them pass does anything change,
 //! in the run's order.
 
+mod backup;
+mod certs;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -18,10 +21,11 @@ use crate::cli::{
 };
 use crate::cluster::{self, Cluster, ClusterFileError};
 use crate::exec::{self, Failure, Progress};
-use crate::kubeadm::{BootstrapToken, CertificateKey};
+use crate::kubeadm::{BootstrapToken, CaCertHash, CertificateKey};
 use crate::package::{self, Package, PackageError};
 use crate::plan::{self, Stage};
 use crate::preflight;
+use crate::redact::Redactor;
 use crate::runs::{self, Joins, Uploads};
 use crate::ssh::{Auth, Secret, Session, SshConfig, SshError};
 
@@ -64,6 +68,8 @@ pub async fn run(cli: Cli, env: &Environment) -> Result<(), AppError> {
         Command::Init(a) => init(&a, env).await,
         Command::Join(a) => join(&a, env).await,
         Command::Clean(a) => clean(&a, env).await,
+        Command::Backup(a) => backup::backup(&a, env).await,
+        Command::Certs(a) => certs::certs(&a, env).await,
         Command::Config(a) => config(&a),
     }
 }
@@ -299,10 +305,11 @@ async fn close_all(sessions: BTreeMap<IpAddr, Session>) {
     }
 }
 
-fn failed(what: &str, failures: &[Failure]) -> AppError {
+/// The failures (their hosts' output masked) and then what to do.
+fn failed(what: &str, failures: &[Failure], secrets: &Redactor) -> AppError {
     let mut msg = String::new();
     for f in failures {
-        msg.push_str(&f.to_string());
+        msg.push_str(&secrets.mask(&f.to_string()));
         msg.push('\n');
     }
     msg.push_str(what);
@@ -318,9 +325,58 @@ fn lvscare_for(nodes: &[IpAddr], flag: Option<&Path>) -> Result<PathBuf, AppErro
     }
 }
 
-fn print_dry_run(stages: &[Stage]) {
-    print!("{}", exec::describe(stages));
+/// The plan with the cluster's secrets masked (the files that carry them are shown).
+fn print_dry_run(stages: &[Stage], secrets: &Redactor) {
+    print!("{}", secrets.mask(&exec::describe(stages)));
     println!("(dry run: nothing was changed)");
+}
+
+/// The hash of the cluster CA as `master` holds it.
+async fn read_ca_hash(
+    sessions: &BTreeMap<IpAddr, Session>,
+    master: IpAddr,
+) -> Result<CaCertHash, AppError> {
+    let ca = plan::paths::CA_CERT;
+    let cannot = |why: String| {
+        AppError::Failed(format!(
+            "cannot read the cluster CA {ca} on master {master}: {why}"
+        ))
+    };
+    let s = sessions
+        .get(&master)
+        .ok_or_else(|| cannot("no SSH session to it".into()))?;
+    let out = s
+        .run(&format!("cat {ca}"), PROBE_TIMEOUT)
+        .await
+        .map_err(|e| cannot(e.to_string()))?;
+    if out.status != 0 {
+        return Err(cannot(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    CaCertHash::of_ca_pem(&out.stdout_text()).map_err(|e| cannot(e.to_string()))
+}
+
+/// Refuses a master whose CA is not the one the cluster file pins: joins would trust it.
+fn check_ca(
+    pinned: Option<&CaCertHash>,
+    found: &CaCertHash,
+    master: IpAddr,
+    cluster_file: &Path,
+) -> Result<(), AppError> {
+    match pinned {
+        Some(p) if p != found => Err(AppError::Failed(format!(
+            "master {master} presents the cluster CA {found}, but the cluster file {} pins {p}: \
+             it is not the cluster that file describes (re-initialised outside seal-install, or \
+             another host at that address), so no host is joined to it; nothing was changed. \
+             If the new CA is the right one, remove the ca_cert_hash line from the cluster file \
+             and run the command again.",
+            cluster_file.display(),
+            found = found.as_str(),
+            p = p.as_str()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The cluster file content of an init: `cluster` with the package's sum, stamped `now` (a
@@ -393,32 +449,68 @@ async fn init(args: &InitArgs, env: &Environment) -> Result<(), AppError> {
             pkg.path.display()
         );
     }
-    let joins = Joins::render(&params, &cluster.masters[1..]).map_err(usage)?;
     let files = Uploads {
         package: &pkg.path,
         package_sha256: &pkg.sha256,
         lvscare: &lvscare,
     };
-    let run = runs::init_run(&cluster, files, &init_config, &joins);
+    // The joins pin master0's CA, which exists once its init has run: a re-run knows it from the
+    // cluster file; before that, a dry run shows a stand-in (rendering it also checks the joins).
+    let pinned = existing.as_ref().and_then(|c| c.ca_cert_hash.clone());
+    let shown = Cluster {
+        ca_cert_hash: Some(pinned.clone().unwrap_or_else(CaCertHash::not_yet_known)),
+        ..cluster.clone()
+    };
+    let joins = Joins::render(&shown.kubeadm_params(), &cluster.masters[1..]).map_err(usage)?;
+    let secrets = Redactor::for_credentials(&cluster.token, &cluster.certificate_key);
     if v.run.dry_run {
-        print_dry_run(&run.stages);
+        print_dry_run(
+            &runs::init_run(&shown, files, &init_config, &joins).stages,
+            &secrets,
+        );
         return Ok(());
     }
+    let first = runs::init_first(&cluster, files, &init_config);
     let progress = Progress::new(false);
     let sessions =
-        connect_and_check(&run.hosts, &run.checked, cluster.vip, &v.run, &progress).await?;
+        connect_and_check(&first.hosts, &first.checked, cluster.vip, &v.run, &progress).await?;
     // Recorded before any host changes, so `join`/`clean` know the cluster even after a failure.
-    let record = init_record(&cluster, &pkg.sha256, existing.as_ref(), SystemTime::now());
-    cluster::save(&v.run.cluster_file, &record).map_err(|e| AppError::Failed(e.to_string()))?;
+    let mut record = init_record(&cluster, &pkg.sha256, existing.as_ref(), SystemTime::now());
+    let save = |record: &Cluster| {
+        cluster::save(&v.run.cluster_file, record).map_err(|e| AppError::Failed(e.to_string()))
+    };
+    save(&record)?;
     let started = Instant::now();
-    let result = exec::run_stages(&run.stages, &sessions, v.run.parallel, &progress).await;
-    close_all(sessions).await;
-    result.map_err(|f| {
+    let stopped = |f: Vec<Failure>| {
         failed(
             "init stopped. Fix the problem and run the same command again: steps already done are skipped.",
             &f,
+            &secrets,
         )
-    })?;
+    };
+    let result = async {
+        let done = exec::run_stages(&first.stages, &sessions, v.run.parallel, &progress)
+            .await
+            .map_err(stopped)?;
+        let m0 = cluster.masters[0];
+        let ca = read_ca_hash(&sessions, m0).await?;
+        check_ca(pinned.as_ref(), &ca, m0, &v.run.cluster_file)?;
+        record.ca_cert_hash = Some(ca.clone());
+        save(&record)?;
+        let pinned = Cluster {
+            ca_cert_hash: Some(ca),
+            ..cluster.clone()
+        };
+        let joins =
+            Joins::render(&pinned.kubeadm_params(), &cluster.masters[1..]).map_err(usage)?;
+        let rest = runs::init_rest(&pinned, files, &joins);
+        exec::run_more_stages(&rest, &sessions, v.run.parallel, &progress, done)
+            .await
+            .map_err(stopped)
+    }
+    .await;
+    close_all(sessions).await;
+    result?;
     eprintln!(
         "seal-install: cluster ready in {:.1}s: masters {}, nodes {} (cluster file {})",
         started.elapsed().as_secs_f64(),
@@ -454,28 +546,56 @@ async fn join(args: &JoinArgs, env: &Environment) -> Result<(), AppError> {
     let c = &v.cluster;
     let lvscare = lvscare_for(&v.nodes, args.lvscare_bin.as_deref())?;
     let pkg = package_for(&source_of(c), Some(&c.package_sha256), &v.run).await?;
-    let joins = Joins::render(&c.kubeadm_params(), &v.masters).map_err(usage)?;
     let files = Uploads {
         package: &pkg.path,
         package_sha256: &pkg.sha256,
         lvscare: &lvscare,
     };
-    let run = runs::join_run(c, &v.masters, &v.nodes, files, &joins);
+    // The joins pin the CA in the cluster file; a file from before pinning learns it from
+    // master0 once connected (a dry run shows a stand-in then).
+    let shown = Cluster {
+        ca_cert_hash: Some(
+            c.ca_cert_hash
+                .clone()
+                .unwrap_or_else(CaCertHash::not_yet_known),
+        ),
+        ..c.clone()
+    };
+    let joins = Joins::render(&shown.kubeadm_params(), &v.masters).map_err(usage)?;
+    let planned = runs::join_run(&shown, &v.masters, &v.nodes, files, &joins);
+    let secrets = Redactor::for_credentials(&c.token, &c.certificate_key);
     if v.run.dry_run {
-        print_dry_run(&run.stages);
+        print_dry_run(&planned.stages, &secrets);
         return Ok(());
     }
     let progress = Progress::new(false);
-    let sessions = connect_and_check(&run.hosts, &run.checked, c.vip, &v.run, &progress).await?;
+    let sessions =
+        connect_and_check(&planned.hosts, &planned.checked, c.vip, &v.run, &progress).await?;
     let started = Instant::now();
-    let result = exec::run_stages(&run.stages, &sessions, v.run.parallel, &progress).await;
+    let m0 = c.masters[0];
+    let result = async {
+        let ca = read_ca_hash(&sessions, m0).await?;
+        check_ca(c.ca_cert_hash.as_ref(), &ca, m0, &path)?;
+        let pinned = Cluster {
+            ca_cert_hash: Some(ca),
+            ..c.clone()
+        };
+        let joins = Joins::render(&pinned.kubeadm_params(), &v.masters).map_err(usage)?;
+        let run = runs::join_run(&pinned, &v.masters, &v.nodes, files, &joins);
+        exec::run_stages(&run.stages, &sessions, v.run.parallel, &progress)
+            .await
+            .map_err(|f| {
+                failed(
+                    "join stopped; the cluster file is unchanged. Fix the problem and run the same command again.",
+                    &f,
+                    &secrets,
+                )
+            })?;
+        Ok(pinned)
+    }
+    .await;
     close_all(sessions).await;
-    result.map_err(|f| {
-        failed(
-            "join stopped; the cluster file is unchanged. Fix the problem and run the same command again.",
-            &f,
-        )
-    })?;
+    let c = &result?;
     cluster::save(&path, c).map_err(|e| AppError::Failed(e.to_string()))?;
     eprintln!(
         "seal-install: joined in {:.1}s: masters {}, nodes {}",
@@ -501,8 +621,13 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
         v.remaining.as_ref(),
         current.as_ref(),
     );
+    // Clean's commands carry no secret; its hosts' output might (a kubeadm message, say).
+    let secrets = current
+        .as_ref()
+        .map(|c| Redactor::for_credentials(&c.token, &c.certificate_key))
+        .unwrap_or_default();
     if v.run.dry_run {
-        print_dry_run(&run.stages);
+        print_dry_run(&run.stages, &secrets);
         return Ok(());
     }
     let progress = Progress::new(false);
@@ -541,6 +666,7 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
         return Err(failed(
             "clean did not finish on every host (see above); the cluster file is unchanged. Run the same command again once the hosts are reachable.",
             &failures,
+            &secrets,
         ));
     }
     match (&v.remaining, &current) {
