@@ -57,7 +57,8 @@ where
 
 /// `SOCK_DESTROY` of the TCP socket whose local address is `flow.local` and peer `flow.remote`,
 /// acknowledged. A v4 flow is asked for as AF_INET: the kernel's lookup then also finds an
-/// AF_INET6 socket connected to a v4-mapped address.
+/// AF_INET6 socket connected to a v4-mapped address (seen in the test bed: such a client of a
+/// blackholed master was aborted like any other).
 pub fn destroy_request(flow: &Flow, seq: u32) -> Vec<u8> {
     let req = InetRequest {
         family: family(flow.local.ip()),
