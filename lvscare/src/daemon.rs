@@ -1,7 +1,9 @@
 //! The lvscare daemon: one probe task per master, and a loop that reconciles everything lvscare
-//! owns on every tick and at once on a health change. Logs state changes once, never per tick.
+//! owns on every tick and at once on a health change, then aborts the node's connections to a
+//! master that went Down (`conns`, on a blocking thread). Logs state changes once, never per tick.
 
 use crate::config::{CareConfig, TlsVerify};
+use crate::conns::{self, AbortError, AbortReport, PendingAborts};
 use crate::health::{Health, HealthTracker};
 use crate::node::{Node, NodeError};
 use crate::probe::{self, ProbeConfig, ProbeError, ProbeFailure, Prober, TlsMode};
@@ -112,6 +114,10 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
     let mut source = None;
     let mut fail_open = false;
     let mut setup = true;
+    let mut pending_aborts = PendingAborts::new();
+    let (abort_tx, mut abort_rx) = mpsc::channel::<AbortEvent>(16);
+    let mut abort_log = AbortLog::default();
+    spawn_support_check(cfg.vip, abort_tx.clone());
     let mut ticker = tokio::time::interval(cfg.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sigterm =
@@ -143,10 +149,18 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
                     Health::Down => {
                         let why = last_failure.get(&addr).map(|f| f.to_string()).unwrap_or_default();
                         warn!("master {addr} is down: {why} ({} failed probes in a row)", cfg.fall);
+                        pending_aborts.down(addr);
                     }
-                    Health::Up => info!("master {addr} is up again ({} good probes in a row)", cfg.rise),
+                    Health::Up => {
+                        info!("master {addr} is up again ({} good probes in a row)", cfg.rise);
+                        pending_aborts.up(addr);
+                    }
                 }
                 // Act on the change now rather than at the next tick.
+            }
+            Some(event) = abort_rx.recv() => {
+                abort_log.report(event);
+                continue;
             }
             _ = sigterm.recv() => { info!("SIGTERM: exiting, rules left in place"); return Ok(()); }
             _ = sigint.recv() => { info!("SIGINT: exiting, rules left in place"); return Ok(()); }
@@ -172,6 +186,10 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
             for line in done {
                 info!("{line}");
             }
+            // The master now takes no new connections: its clients reconnect elsewhere.
+            for master in pending_aborts.take(plan.fail_open) {
+                spawn_abort(cfg.vip, master, abort_tx.clone());
+            }
             if plan.fail_open != fail_open {
                 fail_open = plan.fail_open;
                 if fail_open {
@@ -185,6 +203,97 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
                 // Tell systemd (Type=notify) we are serving; harmless elsewhere.
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             }
+        }
+    }
+}
+
+/// The outcome of a blocking connection-abort task, for the loop to log.
+enum AbortEvent {
+    /// The start-up check of whether aborting works here.
+    Checked(Result<(), AbortError>),
+    /// The abort of one down master's connections.
+    Aborted(SocketAddr, Result<AbortReport, AbortError>),
+}
+
+/// Runs `job` on a blocking thread (procfs and netlink must not hold up the probes sharing this
+/// runtime thread) and sends its outcome back to the loop.
+fn spawn_blocking_to<T: Send + 'static>(
+    job: impl FnOnce() -> Result<T, AbortError> + Send + 'static,
+    event: impl FnOnce(Result<T, AbortError>) -> AbortEvent + Send + 'static,
+    tx: mpsc::Sender<AbortEvent>,
+) {
+    tokio::spawn(async move {
+        let result = tokio::task::spawn_blocking(job)
+            .await
+            .unwrap_or_else(|e| Err(AbortError::Task(e.to_string())));
+        let _ = tx.send(event(result)).await;
+    });
+}
+
+fn spawn_support_check(vip: SocketAddr, tx: mpsc::Sender<AbortEvent>) {
+    spawn_blocking_to(move || conns::check_support(vip), AbortEvent::Checked, tx);
+}
+
+fn spawn_abort(vip: SocketAddr, master: SocketAddr, tx: mpsc::Sender<AbortEvent>) {
+    spawn_blocking_to(
+        move || conns::abort_flows_to(vip, master),
+        move |r| AbortEvent::Aborted(master, r),
+        tx,
+    );
+}
+
+/// Logs each abort once; a missing kernel feature only the first time it is seen (and again
+/// only if the reason changes), since it is a property of the node, not of the event.
+#[derive(Default)]
+struct AbortLog {
+    unsupported: Option<String>,
+}
+
+impl AbortLog {
+    fn report(&mut self, event: AbortEvent) {
+        let (master, result) = match event {
+            AbortEvent::Checked(Ok(())) => return,
+            AbortEvent::Checked(Err(e)) => {
+                self.failed(None, e);
+                return;
+            }
+            AbortEvent::Aborted(master, r) => (master, r),
+        };
+        match result {
+            Ok(r) => {
+                let mut line = format!(
+                    "{master} down: aborted {} established connections",
+                    r.aborted
+                );
+                if r.not_local > 0 {
+                    line.push_str(&format!(
+                        " ({} more in IPVS's table are not this node's sockets or already closed)",
+                        r.not_local
+                    ));
+                }
+                if r.failed > 0 {
+                    line.push_str(&format!(
+                        "; {} could not be aborted: {}",
+                        r.failed,
+                        r.first_failure.unwrap_or_default()
+                    ));
+                }
+                info!("{line}");
+            }
+            Err(e) => self.failed(Some(master), e),
+        }
+    }
+
+    fn failed(&mut self, master: Option<SocketAddr>, e: AbortError) {
+        match (e, master) {
+            (AbortError::Unsupported(why), _) => {
+                if self.unsupported.as_deref() != Some(why.as_str()) {
+                    warn!("cannot abort connections to a down master: {why}; its clients wait for their own timeouts (logged once)");
+                    self.unsupported = Some(why);
+                }
+            }
+            (e, Some(m)) => warn!("{m} down: aborting its connections failed: {e}"),
+            (e, None) => warn!("checking whether connections can be aborted: {e}"),
         }
     }
 }

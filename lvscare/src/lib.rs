@@ -1,5 +1,6 @@
 //! lvscare: keeps a kernel IPVS virtual server pointed at the healthy apiservers.
 pub mod config;
+pub mod conns;
 pub mod daemon;
 pub mod health;
 pub mod ipvs;

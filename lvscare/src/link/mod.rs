@@ -26,9 +26,11 @@ mod testing;
 
 pub use error::LinkError;
 pub use links::Links;
+// The sock_diag socket (crate::conns) bounds its waits the same way.
 pub use msg::{addr_state, link_state, route_state};
 pub use plan::{
     ifname_problem, kernel_local_route_present, plan_address, plan_link, plan_local_route,
     validate_ifname, AddrOp, AddrState, Changed, LinkOp, LinkState, Plan, RouteOp, RouteState,
     TABLE_LOCAL,
 };
+pub(crate) use socket::set_recv_timeout;

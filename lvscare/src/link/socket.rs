@@ -230,7 +230,7 @@ impl Rtnl {
 }
 
 /// Sets SO_RCVTIMEO, so a kernel that never answers cannot block lvscare for ever.
-fn set_recv_timeout(sock: &Socket, timeout: Duration) -> io::Result<()> {
+pub(crate) fn set_recv_timeout(sock: &Socket, timeout: Duration) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let tv = libc::timeval {
         tv_sec: timeout.as_secs() as libc::time_t,
