@@ -100,15 +100,8 @@ mod tests {
             let manifest = format!(
                 "spec:\n  containers:\n  - command:\n    - etcd\n    image: {image}\n    imagePullPolicy: IfNotPresent\n"
             );
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!("printf '%s' \"$1\" | {IMAGE_FILTER}"))
-                .arg("sh")
-                .arg(&manifest)
-                .output()
-                .expect("sh");
             let want = format!("{}\n", image.trim_matches('"'));
-            assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+            assert_eq!(crate::shell::run_filter(IMAGE_FILTER, &manifest), want);
         }
     }
 }

@@ -206,15 +206,7 @@ mod tests {
         // Run the filter on a kubelet-style pem: certificate and key in one file.
         let pem =
             format!("{CA}-----BEGIN EC PRIVATE KEY-----\nsecret\n-----END EC PRIVATE KEY-----\n");
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("printf '%s' \"$1\" | {CERTS_ONLY}"))
-            .arg("sh")
-            .arg(&pem)
-            .output()
-            .expect("sh");
-        let printed = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(printed, CA);
+        assert_eq!(crate::shell::run_filter(CERTS_ONLY, &pem), CA);
         assert!(listing_script().matches(CERTS_ONLY).count() == 2);
     }
 }

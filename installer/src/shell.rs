@@ -17,3 +17,17 @@ pub fn sh_quote(s: &str) -> String {
         quote(s)
     }
 }
+
+/// What the shell pipeline `filter` prints for `input` on its stdin (for testing the filters in
+/// remote scripts with the real `sh`).
+#[cfg(test)]
+pub(crate) fn run_filter(filter: &str, input: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf '%s' \"$1\" | {filter}"))
+        .arg("sh")
+        .arg(input)
+        .output()
+        .expect("sh");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

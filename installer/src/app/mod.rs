@@ -349,11 +349,6 @@ async fn read_ca_hash(
         .run(&format!("cat {ca}"), PROBE_TIMEOUT)
         .await
         .map_err(|e| cannot(e.to_string()))?;
-    if out.status != 0 {
-        return Err(cannot(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
     CaCertHash::of_ca_pem(&out.stdout_text()).map_err(|e| cannot(e.to_string()))
 }
 
@@ -540,7 +535,7 @@ fn source_of(c: &Cluster) -> PackageSource {
 }
 
 async fn join(args: &JoinArgs, env: &Environment) -> Result<(), AppError> {
-    let path = cli::cluster_file_path(&args.common, env).map_err(usage)?;
+    let path = cli::cluster_file_path(&args.login.common, env).map_err(usage)?;
     let before = cluster::load(&path).map_err(usage)?;
     let v = cli::validate_join(args, &before, env, SystemTime::now()).map_err(usage)?;
     let c = &v.cluster;

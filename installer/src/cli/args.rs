@@ -160,21 +160,12 @@ pub struct JoinArgs {
     /// A worker node to add.
     #[arg(long = "node", value_name = "IP", value_delimiter = ',')]
     pub nodes: Vec<String>,
-    /// SSH user (default: the cluster file's).
-    #[arg(long)]
-    pub user: Option<String>,
-    /// SSH port (default: the cluster file's).
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// SSH login.
-    #[command(flatten)]
-    pub auth: AuthArgs,
     /// The lvscare binary uploaded to new nodes (default: next to seal-install, else on $PATH).
     #[arg(long = "lvscare-bin", value_name = "PATH")]
     pub lvscare_bin: Option<PathBuf>,
-    /// Shared options.
+    /// Reaching the cluster.
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub login: ClusterLogin,
 }
 
 /// `seal-install clean`.
@@ -213,7 +204,8 @@ pub struct CleanArgs {
     pub common: CommonArgs,
 }
 
-/// How a day-2 command reaches the cluster in the cluster file.
+/// How a command on an existing cluster (join, backup, certs) reaches it: the cluster file's
+/// login unless overridden.
 #[derive(Debug, Clone, Args)]
 pub struct ClusterLogin {
     /// SSH user (default: the cluster file's).

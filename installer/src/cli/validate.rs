@@ -270,16 +270,7 @@ pub fn validate_join(
     let mut merged = cluster.clone();
     merged.add_hosts(&masters, &nodes, now)?;
     check_hosts_against(&new, cluster.vip, &cluster.pod_cidr, &cluster.svc_cidr)?;
-    let user = args.user.clone().unwrap_or_else(|| cluster.user.clone());
-    let port = args.port.unwrap_or(cluster.ssh_port);
-    let run = run_settings(
-        &user,
-        port,
-        &args.auth,
-        cluster.key_path.as_deref(),
-        &args.common,
-        env,
-    )?;
+    let run = login_settings(&args.login, cluster, env)?;
     Ok(ValidJoin {
         masters,
         nodes,
@@ -350,7 +341,8 @@ pub fn config_template(args: &ConfigArgs) -> Result<&'static str, UsageError> {
     Ok(api.default_init_template())
 }
 
-/// The run settings of a day-2 command: the cluster file's login unless overridden.
+/// The run settings of a command on an existing cluster: the cluster file's login unless
+/// overridden.
 pub fn login_settings(
     login: &ClusterLogin,
     cluster: &Cluster,
