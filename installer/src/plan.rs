@@ -528,10 +528,14 @@ pub fn clean(hosts: &[IpAddr], nodes: &[IpAddr], vip: IpAddr) -> Stage {
         .map(|&h| {
             let mut actions = vec![run("if command -v kubeadm >/dev/null; then kubeadm reset -f; fi", LONG)];
             if nodes.contains(&h) {
+                // The daemon stops before its rules go: a running one would repair them.
+                // kubeadm reset has removed the static pod's container; the unit is stopped here.
                 actions.push(run(
                     format!(
-                        "if [ -x {lv} ]; then {lv} care --clean --vs {vs}; fi; \
-                         if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now lvscare 2>/dev/null; fi; \
+                        "if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now lvscare 2>/dev/null; fi; \
+                         i=0; while grep -qx lvscare /proc/[0-9]*/comm 2>/dev/null; do i=$((i+1)); \
+                         if [ $i -ge 30 ]; then echo 'an lvscare daemon still runs after kubeadm reset and the lvscare unit stopped: stop it, then clean again' >&2; exit 1; fi; sleep 1; done; \
+                         if [ -x {lv} ]; then {lv} care --clean --vs {vs}; fi; \
                          rm -f {lv} {m} {u} {d}",
                         lv = paths::LVSCARE,
                         vs = sh_quote(&endpoint(vip, 6443)),
@@ -704,9 +708,17 @@ pub(crate) mod tests {
         let master = commands(&stage.steps[0]);
         let node = commands(&stage.steps[1]);
         assert!(!master.iter().any(|c| c.contains("--clean")));
-        assert!(node
+        let teardown = node
             .iter()
-            .any(|c| c.contains("care --clean --vs 10.103.97.2:6443")));
+            .find(|c| c.contains("care --clean --vs 10.103.97.2:6443"))
+            .expect("lvscare's teardown");
+        // The daemon (unit, or the static pod kubeadm reset removed) is gone before its rules.
+        let at = |s: &str| teardown.find(s).unwrap_or_else(|| panic!("no {s}"));
+        assert!(at("systemctl disable --now lvscare") < at("/proc/[0-9]*/comm"));
+        assert!(at("/proc/[0-9]*/comm") < at("care --clean"));
+        let reset = node.iter().position(|c| c.contains("kubeadm reset"));
+        let lv = node.iter().position(|c| c == teardown);
+        assert!(reset < lv);
         for s in &stage.steps {
             let n = s.actions.len();
             assert_eq!(

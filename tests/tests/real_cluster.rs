@@ -334,6 +334,8 @@ fn real_cluster_init_node_clean() {
         "{end}"
     );
 
+    certs_renew_moves_expiry_and_restarts_the_control_plane(&bed, &key, &mut printed);
+
     // Offline: the only pull (kubeadm's preflight asking for CoreDNS) went to the refusing
     // loopback mirror; no registry was reached.
     let pulls = bed.text(
@@ -671,4 +673,124 @@ fn pods_reach_each_other_across_nodes(bed: &Bed) {
         "a pod on m1 could not reach the pod on n1 at {ip}: {logs}"
     );
     assert!(logs.contains("OK"), "{logs}");
+}
+
+/// certs renew: every certificate kubeadm made on m1 is a new one (etcd's and the kubeconfigs'
+/// included) ending no earlier than before, each static pod was restarted during the run, the
+/// apiserver and etcd serve the new certificates, and the cluster serves again, from the node
+/// through lvscare too. (The patched kubeadm clamps a certificate to its CA's end: under the
+/// 99-year CA made at init, renewed certificates end when the old ones did.)
+fn certs_renew_moves_expiry_and_restarts_the_control_plane(
+    bed: &Bed,
+    key: &str,
+    printed: &mut Vec<String>,
+) {
+    // `fingerprint expiry` of each certificate, in a fixed order.
+    let certs = || -> Vec<(String, i64)> {
+        bed.text(
+            "m1",
+            "cd /etc/kubernetes; { for f in pki/apiserver.crt pki/apiserver-etcd-client.crt pki/front-proxy-client.crt \
+             pki/etcd/server.crt pki/etcd/peer.crt; do cat $f; done; \
+             for f in admin.conf controller-manager.conf scheduler.conf; do \
+             sed -n 's/^ *client-certificate-data: *//p' $f | base64 -d; done; } \
+             | awk '/BEGIN CERT/{n++} {print > (\"/tmp/renew-cert-\" n)}'; \
+             for i in 1 2 3 4 5 6 7 8; do f=/tmp/renew-cert-$i; \
+             echo $(openssl x509 -in $f -noout -fingerprint -sha256 | cut -d= -f2) \
+             $(date -u -d \"$(openssl x509 -in $f -noout -enddate | cut -d= -f2)\" +%s); rm -f $f; done",
+        )
+        .lines()
+        .map(|l| {
+            let (fp, end) = l.split_once(' ').expect("fingerprint expiry");
+            (fp.to_string(), end.trim().parse().expect("an expiry"))
+        })
+        .collect()
+    };
+    let before = certs();
+    assert_eq!(before.len(), 8, "{before:?}");
+
+    let (dry, _) = bed.run(&["certs", "renew", "--dry-run", "--pk", key]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let plan = String::from_utf8_lossy(&dry.stdout).into_owned();
+    let at = |s: &str| {
+        plan.find(s)
+            .unwrap_or_else(|| panic!("no {s} in the dry run:\n{plan}"))
+    };
+    assert!(
+        at("kubeadm certs renew all") < at("manifests/etcd.yaml")
+            && at("manifests/etcd.yaml") < at("manifests/kube-apiserver.yaml")
+            && at("manifests/kube-apiserver.yaml") < at("manifests/kube-controller-manager.yaml")
+            && at("manifests/kube-controller-manager.yaml") < at("manifests/kube-scheduler.yaml"),
+        "{plan}"
+    );
+
+    let (out, took) = bed.run(&["certs", "renew", "--pk", key, "--connect-timeout", "60"]);
+    printed.push(printed_by(&out));
+    assert!(out.status.success(), "certs renew failed: {}", stderr(&out));
+    eprintln!(
+        "certs renew took {:.0}s\n{}",
+        took.as_secs_f64(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let after = certs();
+    for (b, a) in before.iter().zip(&after) {
+        assert!(
+            a.0 != b.0 && a.1 >= b.1,
+            "not renewed: before {before:?}, after {after:?}"
+        );
+    }
+    // What the apiserver and etcd present is the new certificate.
+    let served = |port: u16| {
+        bed.text(
+            "m1",
+            &format!("openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 | cut -d= -f2"),
+        )
+        .trim()
+        .to_string()
+    };
+    assert_eq!(
+        served(6443),
+        after[0].0,
+        "the apiserver serves an old certificate"
+    );
+    assert_eq!(served(2379), after[3].0, "etcd serves an old certificate");
+    // Each component's process is younger than the renew run.
+    let ages = bed.text(
+        "m1",
+        "for p in etcd kube-apiserver kube-controller-manager kube-scheduler; do echo $p $(ps -o etimes= -C $p | sort -n | head -1); done",
+    );
+    for line in ages.lines() {
+        let age: f64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("not running: {line}"));
+        assert!(
+            age < took.as_secs_f64(),
+            "not restarted by the renew: {line}"
+        );
+    }
+    assert!(
+        bed.on("m1", "test ! -e /etc/kubernetes/seal-restart")
+            .status
+            .success(),
+        "a manifest is left parked"
+    );
+    wait_for(
+        bed,
+        "m1",
+        "both nodes Ready after certs renew",
+        Duration::from_secs(600),
+        &format!("{KUBECTL} get nodes --no-headers"),
+        |t| {
+            t.lines()
+                .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
+                .count()
+                == 2
+        },
+    );
+    let from_node = bed.text(
+        "n1",
+        "kubectl --kubeconfig /etc/kubernetes/kubelet.conf get node n1 -o name",
+    );
+    assert_eq!(from_node.trim(), "node/n1");
 }

@@ -1,22 +1,96 @@
-//! `seal-install certs check`: every host of the cluster file lists its certificates
-//! (`crate::certs`), all at once; the table is printed from what they sent.
+//! `seal-install certs check` and `certs renew`: every host of the cluster file lists its
+//! certificates (`crate::certs`), all at once, and the table is printed from what they sent;
+//! renew carries out `certs::renew_stages` on the masters, one at a time, then lists theirs.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
-use super::{auth_methods, close_all, connect_all, unix_now, usage, AppError};
+use super::{
+    auth_methods, close_all, connect_all, failed, print_dry_run, unix_now, usage, AppError,
+};
 use crate::certs;
-use crate::cli::{self, CertsAction, CertsArgs, Environment};
-use crate::cluster;
-use crate::exec::Progress;
+use crate::cli::{self, CertsAction, CertsArgs, CertsLogin, Environment, RunSettings};
+use crate::cluster::{self, Cluster};
+use crate::exec::{self, Progress};
+use crate::redact::Redactor;
+use crate::ssh::Session;
 
 /// Time limit of one host's listing.
 const LISTING_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) async fn certs(args: &CertsArgs, env: &Environment) -> Result<(), AppError> {
-    let CertsAction::Check(check) = &args.action;
-    let path = cli::cluster_file_path(&check.login.common, env).map_err(usage)?;
+    match &args.action {
+        CertsAction::Check(login) => check(login, env).await,
+        CertsAction::Renew(login) => renew(login, env).await,
+    }
+}
+
+/// The cluster file and the run settings of `login`.
+fn load(login: &CertsLogin, env: &Environment) -> Result<(Cluster, RunSettings), AppError> {
+    let path = cli::cluster_file_path(&login.login.common, env).map_err(usage)?;
     let c = cluster::load(&path).map_err(usage)?;
-    let run = cli::login_settings(&check.login, &c, env).map_err(usage)?;
+    let run = cli::login_settings(&login.login, &c, env).map_err(usage)?;
+    Ok((c, run))
+}
+
+/// Connects to all of `hosts`; the sessions, and a line per host that could not be reached.
+async fn connect(
+    hosts: &[IpAddr],
+    run: &RunSettings,
+) -> Result<(BTreeMap<IpAddr, Session>, Vec<String>), AppError> {
+    let (methods, password) = auth_methods(&run.ssh.auth)?;
+    let progress = Progress::new(false);
+    let mut sessions = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (h, r) in connect_all(hosts, run, &methods, password.as_ref(), &progress).await {
+        match r {
+            Ok(s) => {
+                sessions.insert(h, s);
+            }
+            Err(e) => failures.push(format!("{h}: {e}")),
+        }
+    }
+    Ok((sessions, failures))
+}
+
+/// Every session's certificates, listed at once; what could not be listed goes to `failures`.
+async fn list(
+    sessions: &BTreeMap<IpAddr, Session>,
+    failures: &mut Vec<String>,
+) -> Vec<(IpAddr, Vec<Result<certs::Cert, String>>)> {
+    let script = certs::listing_script();
+    let tasks: Vec<_> = sessions
+        .iter()
+        .map(|(&h, s)| {
+            let (s, script) = (s.clone(), script.clone());
+            (
+                h,
+                tokio::spawn(async move { s.run(&script, LISTING_TIMEOUT).await }),
+            )
+        })
+        .collect();
+    let mut listed = Vec::new();
+    for (h, t) in tasks {
+        match t.await {
+            Ok(Ok(out)) => listed.push((h, certs::parse_listing(&out.stdout_text()))),
+            Ok(Err(e)) => failures.push(format!("{h}: {e}")),
+            Err(e) => failures.push(format!("{h}: internal error: {e}")),
+        }
+    }
+    listed
+}
+
+fn no_certificates(failures: &[String]) -> AppError {
+    AppError::Failed(format!(
+        "no certificates from {} host(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    ))
+}
+
+async fn check(login: &CertsLogin, env: &Environment) -> Result<(), AppError> {
+    let (c, run) = load(login, env)?;
     let hosts = c.hosts();
     if run.dry_run {
         println!(
@@ -29,43 +103,58 @@ pub(super) async fn certs(args: &CertsArgs, env: &Environment) -> Result<(), App
         );
         return Ok(());
     }
-    let (methods, password) = auth_methods(&run.ssh.auth)?;
-    let progress = Progress::new(false);
-    let connected = connect_all(&hosts, &run, &methods, password.as_ref(), &progress).await;
-    let script = certs::listing_script();
-    let mut tasks = Vec::new();
-    let mut sessions = std::collections::BTreeMap::new();
-    let mut failures = Vec::new();
-    for (h, r) in connected {
-        match r {
-            Ok(s) => {
-                let (s2, script) = (s.clone(), script.clone());
-                tasks.push((
-                    h,
-                    tokio::spawn(async move { s2.run(&script, LISTING_TIMEOUT).await }),
-                ));
-                sessions.insert(h, s);
-            }
-            Err(e) => failures.push(format!("{h}: {e}")),
-        }
-    }
-    let mut listed = Vec::new();
-    for (h, t) in tasks {
-        match t.await {
-            Ok(Ok(out)) => listed.push((h, certs::parse_listing(&out.stdout_text()))),
-            Ok(Err(e)) => failures.push(format!("{h}: {e}")),
-            Err(e) => failures.push(format!("{h}: internal error: {e}")),
-        }
-    }
+    let (sessions, mut failures) = connect(&hosts, &run).await?;
+    let listed = list(&sessions, &mut failures).await;
     close_all(sessions).await;
     print!("{}", certs::table(&listed, unix_now()));
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(AppError::Failed(format!(
-            "no certificates from {} host(s):\n{}",
-            failures.len(),
-            failures.join("\n")
-        )))
+        Err(no_certificates(&failures))
+    }
+}
+
+async fn renew(login: &CertsLogin, env: &Environment) -> Result<(), AppError> {
+    let (c, run) = load(login, env)?;
+    let stages = certs::renew_stages(&c.masters, &c.version).map_err(usage)?;
+    // Renewal's commands and output carry no secret; a kubeadm message might.
+    let secrets = Redactor::for_credentials(&c.token, &c.certificate_key);
+    if run.dry_run {
+        print_dry_run(&stages, &secrets);
+        return Ok(());
+    }
+    let started = Instant::now();
+    let (sessions, unreachable) = connect(&c.masters, &run).await?;
+    // All masters or none: a control plane renewed in part is what the command is there to avoid.
+    if !unreachable.is_empty() {
+        close_all(sessions).await;
+        return Err(AppError::Failed(format!(
+            "{}\nnot every master is reachable; nothing was renewed. Run the same command again once they are.",
+            unreachable.join("\n")
+        )));
+    }
+    let progress = Progress::new(false);
+    let result = exec::run_stages(&stages, &sessions, 1, &progress).await;
+    if let Err(f) = result {
+        close_all(sessions).await;
+        return Err(failed(
+            "certs renew stopped at the first failure (see above); the masters before it are renewed and serving. Fix the cause and run the same command again: renewing twice is harmless.",
+            &f,
+            &secrets,
+        ));
+    }
+    let mut failures = Vec::new();
+    let listed = list(&sessions, &mut failures).await;
+    close_all(sessions).await;
+    print!("{}", certs::table(&listed, unix_now()));
+    eprintln!(
+        "seal-install: renewed the certificates of {} ({:.0}s)",
+        super::list(&c.masters),
+        started.elapsed().as_secs_f64()
+    );
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(no_certificates(&failures))
     }
 }

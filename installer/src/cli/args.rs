@@ -248,12 +248,15 @@ pub struct CertsArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum CertsAction {
     /// Print every certificate's expiry on every host (etcd's and kubelet's included).
-    Check(CertsCheckArgs),
+    Check(CertsLogin),
+    /// Renew the control plane's certificates through kubeadm, then restart its static pods, one
+    /// master at a time (each component healthy again before the next).
+    Renew(CertsLogin),
 }
 
-/// `seal-install certs check`.
+/// `seal-install certs check` and `certs renew`: the cluster file and how to log in.
 #[derive(Debug, Clone, Args)]
-pub struct CertsCheckArgs {
+pub struct CertsLogin {
     /// Reaching the cluster.
     #[command(flatten)]
     pub login: ClusterLogin,

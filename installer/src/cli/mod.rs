@@ -18,7 +18,7 @@ pub(crate) mod testing;
 mod validate;
 
 pub use args::{
-    AuthArgs, BackupArgs, CertsAction, CertsArgs, CertsCheckArgs, CleanArgs, Cli, ClusterLogin,
+    AuthArgs, BackupArgs, CertsAction, CertsArgs, CertsLogin, CleanArgs, Cli, ClusterLogin,
     Command, CommonArgs, ConfigArgs, InitArgs, JoinArgs, DEFAULT_LVSCARE_IMAGE,
 };
 pub use error::{UsageError, USAGE_EXIT};

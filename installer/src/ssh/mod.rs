@@ -118,9 +118,11 @@ pub struct Output {
 }
 
 impl Output {
-    /// Standard output as text (lossy UTF-8).
+    /// Standard output as text (lossy UTF-8) for parsing: carriage returns removed, the terminal
+    /// noise (a host's `\r\n` line ends, a tool's progress redraws) that would otherwise end up
+    /// inside a parsed value.
     pub fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
+        String::from_utf8_lossy(&self.stdout).replace('\r', "")
     }
 
     /// Standard error as text (lossy UTF-8).
@@ -307,6 +309,24 @@ impl SshError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parsed_output_has_no_carriage_returns() {
+        let out = Output {
+            status: 0,
+            stdout: b"sha256:ab\r\n==> /etc/x\r\nok\r".to_vec(),
+            stderr: b"e\r\n".to_vec(),
+            truncated: false,
+        };
+        assert_eq!(out.stdout_text(), "sha256:ab\n==> /etc/x\nok");
+        assert_eq!(
+            crate::certs::parse_listing(&out.stdout_text())[0]
+                .as_ref()
+                .err()
+                .map(|e| e.starts_with("/etc/x: ")),
+            Some(true)
+        );
+    }
 
     #[test]
     fn config_debug_never_shows_secrets() {

@@ -137,7 +137,7 @@ fn utc(t: i64) -> String {
 mod tests {
     use super::*;
 
-    const CA: &str = include_str!("kubeadm/testdata/kubeadm-ca.crt");
+    const CA: &str = include_str!("../kubeadm/testdata/kubeadm-ca.crt");
 
     #[test]
     fn parses_each_file_and_names_the_unreadable_one() {
