@@ -277,11 +277,10 @@ fn kubeadm_join() -> Action {
     )
 }
 
-/// Other masters one at a time, each with its kubeadm configuration: hosts → master0, join as
-/// control plane, then hosts → itself as a step of its own, so a re-run after a failure there
-/// still repoints the master.
-pub fn join_masters(c: &Cluster, masters: &[(IpAddr, String)]) -> Stage {
-    let m0 = c.masters[0];
+/// Other masters one at a time, each with its kubeadm configuration: hosts → `through` (a
+/// master of the cluster that answers), join as control plane, then hosts → itself as a step of
+/// its own, so a re-run after a failure there still repoints the master.
+pub fn join_masters(c: &Cluster, through: IpAddr, masters: &[(IpAddr, String)]) -> Stage {
     let steps = masters
         .iter()
         .flat_map(|(m, config)| {
@@ -291,7 +290,7 @@ pub fn join_masters(c: &Cluster, masters: &[(IpAddr, String)]) -> Stage {
                     host: m,
                     name: "kubeadm join --control-plane".into(),
                     done_if: Some(done_removing_config("test -f /etc/kubernetes/admin.conf")),
-                    actions: vec![hosts_to(m0, c), kubeadm_config(config), kubeadm_join()],
+                    actions: vec![hosts_to(through, c), kubeadm_config(config), kubeadm_join()],
                 },
                 Step {
                     host: m,
@@ -350,18 +349,24 @@ pub fn lvscare_setup(c: &Cluster, masters: &[IpAddr]) -> Vec<Action> {
     }
 }
 
-/// `lvscare care --run-once` with every master in.
-fn lvscare_once(c: &Cluster) -> Action {
+/// `lvscare care --run-once` with `masters` in.
+fn lvscare_once(c: &Cluster, masters: &[IpAddr]) -> Action {
     let mut once = vec!["care".to_string(), "--run-once".to_string()];
-    once.extend(lvscare_balancer_args(c.vip, &c.masters));
+    once.extend(lvscare_balancer_args(c.vip, masters));
     run(format!("{} {}", paths::LVSCARE, join_words(&once)), SHORT)
 }
 
-/// Nodes in parallel: hosts → VIP, `lvscare` (this machine's binary) and its rules before kubelet
-/// exists, join with `config`. The lvscare pod (or unit) is the next stage's, so a failure there
+/// Nodes in parallel: hosts → VIP, `lvscare` (this machine's binary) and its first rules, to
+/// `masters` (those known to answer), before kubelet exists, join with `config`. The lvscare pod (or unit) is the next stage's, so a failure there
 /// is retried on a re-run without joining again (real kubeadm refuses a second join:
 /// kubelet.conf exists, 10250 is taken).
-pub fn join_nodes(c: &Cluster, nodes: &[IpAddr], lvscare: &Path, config: &str) -> Stage {
+pub fn join_nodes(
+    c: &Cluster,
+    nodes: &[IpAddr],
+    masters: &[IpAddr],
+    lvscare: &Path,
+    config: &str,
+) -> Stage {
     let steps = nodes
         .iter()
         .map(|&n| Step {
@@ -375,7 +380,7 @@ pub fn join_nodes(c: &Cluster, nodes: &[IpAddr], lvscare: &Path, config: &str) -
                     remote: paths::LVSCARE.into(),
                     mode: 0o755,
                 },
-                lvscare_once(c),
+                lvscare_once(c, masters),
                 kubeadm_config(config),
                 // An earlier join that died half-way (its run killed, the link lost) left files
                 // that make kubeadm's preflight refuse a new one; a node holds no cluster state,
@@ -422,7 +427,7 @@ pub fn update_node_masters(c: &Cluster, nodes: &[IpAddr]) -> Stage {
     let steps = nodes
         .iter()
         .map(|&n| {
-            let mut actions = vec![lvscare_once(c)];
+            let mut actions = vec![lvscare_once(c, &c.masters)];
             actions.extend(lvscare_setup(c, &c.masters));
             Step {
                 host: n,

@@ -19,8 +19,9 @@ pub struct Run {
     pub hosts: Vec<IpAddr>,
     /// The hosts preflight checks (the others only need to be reachable).
     pub checked: Vec<IpAddr>,
-    /// A host whose unreachability is only warned about (clean's drain master).
-    pub best_effort: Option<IpAddr>,
+    /// Hosts whose unreachability is only warned about: the cluster's masters the run may go
+    /// through (it goes through the first that answers).
+    pub best_effort: Vec<IpAddr>,
 }
 
 /// The local files an install uploads.
@@ -60,9 +61,9 @@ impl Joins {
     }
 }
 
-/// The cluster's token and certificate key made valid again on its master0.
-fn refresh(c: &Cluster, joins: &Joins) -> Stage {
-    plan::refresh_join_credentials(c.masters[0], c.token.id(), &joins.refresh)
+/// The cluster's token and certificate key made valid again on `through`.
+fn refresh(c: &Cluster, through: IpAddr, joins: &Joins) -> Stage {
+    plan::refresh_join_credentials(through, c.token.id(), &joins.refresh)
 }
 
 /// `init` of `c`: distribute everywhere, master0's init, the other masters (`joins.masters`
@@ -87,7 +88,7 @@ pub fn init_first(c: &Cluster, files: Uploads, init_config: &str) -> Run {
         ],
         hosts: all.clone(),
         checked: all,
-        best_effort: None,
+        best_effort: Vec::new(),
     }
 }
 
@@ -95,33 +96,55 @@ pub fn init_first(c: &Cluster, files: Uploads, init_config: &str) -> Run {
 /// the other masters, the nodes and their lvscare.
 pub fn init_rest(c: &Cluster, files: Uploads, joins: &Joins) -> Vec<Stage> {
     let mut stages = Vec::new();
+    let m0 = c.masters[0];
     if c.masters.len() > 1 || !c.nodes.is_empty() {
         stages.push(Stage {
-            only_if_done: Some((c.masters[0], plan::INIT_STEP.into())),
-            ..refresh(c, joins)
+            only_if_done: Some((m0, plan::INIT_STEP.into())),
+            ..refresh(c, m0, joins)
         });
     }
     if c.masters.len() > 1 {
-        stages.push(plan::join_masters(c, &joins.masters));
+        stages.push(plan::join_masters(c, m0, &joins.masters));
     }
     if !c.nodes.is_empty() {
-        stages.push(plan::join_nodes(c, &c.nodes, files.lvscare, &joins.node));
+        stages.push(plan::join_nodes(
+            c,
+            &c.nodes,
+            &c.masters,
+            files.lvscare,
+            &joins.node,
+        ));
         stages.push(plan::node_lvscare(c, &c.nodes));
     }
     stages
 }
 
 /// `join` of `masters` and `nodes` into `c` (the cluster with them added): distribute to them,
-/// refresh the credentials on master0, join them, and point the nodes already there at the new
-/// masters too. Only the new hosts are preflight-checked.
+/// refresh the credentials, join them, and point the nodes already there at the new masters too.
+/// `up` are the cluster's earlier masters that answer, in order: the run goes through the first
+/// (credentials, the masters' discovery) and the nodes' first rules balance to them and the new
+/// masters, so a cluster whose master0 is down still takes hosts. Only the new hosts are
+/// preflight-checked; the earlier masters are contacted best effort.
 pub fn join_run(
     c: &Cluster,
     masters: &[IpAddr],
     nodes: &[IpAddr],
     files: Uploads,
     joins: &Joins,
+    up: &[IpAddr],
 ) -> Run {
     let new: Vec<IpAddr> = masters.iter().chain(nodes).copied().collect();
+    let earlier_masters: Vec<IpAddr> = c
+        .masters
+        .iter()
+        .filter(|m| !masters.contains(m))
+        .copied()
+        .collect();
+    let through = up
+        .first()
+        .or(earlier_masters.first())
+        .copied()
+        .unwrap_or(c.masters[0]);
     // Nodes already in the cluster balance to the new masters too.
     let earlier_nodes: Vec<IpAddr> = if masters.is_empty() {
         Vec::new()
@@ -134,45 +157,61 @@ pub fn join_run(
     };
     let mut stages = vec![
         plan::distribute(&new, nodes, files.package, files.package_sha256),
-        refresh(c, joins),
+        refresh(c, through, joins),
     ];
     if !masters.is_empty() {
-        stages.push(plan::join_masters(c, &joins.masters));
+        stages.push(plan::join_masters(c, through, &joins.masters));
     }
     if !nodes.is_empty() {
-        stages.push(plan::join_nodes(c, nodes, files.lvscare, &joins.node));
+        let answering: Vec<IpAddr> = up.iter().chain(masters).copied().collect();
+        stages.push(plan::join_nodes(
+            c,
+            nodes,
+            &answering,
+            files.lvscare,
+            &joins.node,
+        ));
         stages.push(plan::node_lvscare(c, nodes));
     }
     if !earlier_nodes.is_empty() {
         stages.push(plan::update_node_masters(c, &earlier_nodes));
     }
     let mut hosts = new.clone();
-    hosts.push(c.masters[0]);
+    hosts.extend(&earlier_masters);
     hosts.extend(&earlier_nodes);
     Run {
         stages,
         hosts,
         checked: new,
-        best_effort: None,
+        best_effort: earlier_masters,
     }
 }
 
 /// `clean` of `hosts` (`nodes` are those of them that are nodes; `vip` is lvscare's service
 /// there). With a cluster `remaining` (`before` is the one before): nodes first leave it through
-/// a remaining master, and when masters leave, the remaining nodes stop balancing to them.
+/// `through`, a remaining master (the first that answers; `None` when none does), and when
+/// masters leave, the remaining nodes stop balancing to them. The remaining masters are
+/// contacted best effort: a node is still cleaned when none answers.
 pub fn clean_run(
     hosts: &[IpAddr],
     nodes: &[IpAddr],
     vip: IpAddr,
     remaining: Option<&Cluster>,
     before: Option<&Cluster>,
+    through: Option<IpAddr>,
 ) -> Run {
     let mut stages = Vec::new();
     // Nodes leave the cluster first (drained, Node objects deleted) when a master remains.
-    let master = remaining
-        .and_then(|r| r.masters.first().copied())
-        .filter(|m| !hosts.contains(m) && !nodes.is_empty());
-    if let Some(m) = master {
+    let drain_through: Vec<IpAddr> = match remaining {
+        Some(r) if !nodes.is_empty() => r
+            .masters
+            .iter()
+            .filter(|m| !hosts.contains(m))
+            .copied()
+            .collect(),
+        _ => Vec::new(),
+    };
+    if let Some(m) = through.filter(|m| drain_through.contains(m)) {
         stages.push(plan::delete_nodes(m, nodes));
     }
     stages.push(plan::clean(hosts, nodes, vip));
@@ -186,13 +225,12 @@ pub fn clean_run(
     }
     let mut all = hosts.to_vec();
     all.extend(&update_hosts);
-    all.extend(master);
+    all.extend(&drain_through);
     Run {
         stages,
         hosts: all,
         checked: Vec::new(),
-        // The cluster's side is best effort: a node is still cleaned when no master answers.
-        best_effort: master.filter(|m| !update_hosts.contains(m)),
+        best_effort: drain_through,
     }
 }
 
@@ -252,7 +290,7 @@ mod tests {
         let init = p.render_init(None).expect("init");
         let runs = [
             init_run(&c, files(), &init, &joins),
-            join_run(&c, &[], &c.nodes, files(), &joins),
+            join_run(&c, &[], &c.nodes, files(), &joins, &c.masters),
         ];
         let mut files_with_secrets = 0;
         for step in runs.iter().flat_map(|r| &r.stages).flat_map(|s| &s.steps) {
@@ -521,7 +559,7 @@ mod tests {
             let all = c.hosts();
             assert_eq!((&run.hosts, &run.checked), (&all, &all));
             assert_eq!(run.stages[0].steps.len(), all.len());
-            assert_eq!(run.best_effort, None);
+            assert!(run.best_effort.is_empty());
         }
     }
 
@@ -575,7 +613,8 @@ mod tests {
         let (m4, n2) = (ip("192.168.0.7"), ip("192.168.0.8"));
         c.masters.push(m4);
         c.nodes.push(n2);
-        let run = join_run(&c, &[m4], &[n2], files(), &joins(&[m4]));
+        let up = c.masters[..3].to_vec();
+        let run = join_run(&c, &[m4], &[n2], files(), &joins(&[m4]), &up);
         assert_eq!(
             names(&run),
             [
@@ -597,8 +636,48 @@ mod tests {
         // Only the node that was there before gets the new master list from this stage.
         assert_eq!(hosts(&run.stages[5]), [ip("192.168.0.5")]);
         assert!(commands(&run.stages[5].steps[0])[0].contains("--rs 192.168.0.7:6443"));
-        assert_eq!(run.hosts, [m4, n2, ip("192.168.0.2"), ip("192.168.0.5")]);
+        let m = |i| ip(&format!("192.168.0.{i}"));
+        assert_eq!(run.hosts, [m4, n2, m(2), m(3), m(4), m(5)]);
         assert_eq!(run.checked, [m4, n2]);
+        // Any earlier master may be down: the run goes through the first that answers.
+        assert_eq!(run.best_effort, [m(2), m(3), m(4)]);
+    }
+
+    #[test]
+    fn a_join_goes_through_the_first_master_that_answers() {
+        let mut c = cluster();
+        let m = |i| ip(&format!("192.168.0.{i}"));
+        let (m4, n2) = (m(7), m(8));
+        c.masters.push(m4);
+        c.nodes.push(n2);
+        // master0 (.2) is down.
+        let run = join_run(&c, &[m4], &[n2], files(), &joins(&[m4]), &[m(3), m(4)]);
+        let stage = |name: &str| {
+            run.stages
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        assert_eq!(stage("refresh join credentials").steps[0].host, m(3));
+        // The joining master finds the cluster through .3.
+        assert_eq!(
+            stage("join masters").steps[0].actions[0],
+            Action::Hosts {
+                entries: vec![(m(3), c.apiserver_name.clone())]
+            }
+        );
+        // The new node's first rules hold the masters that answer and the new one, not .2;
+        // its daemon (next stage) gets every master and health-checks them.
+        let once = commands(&stage("join nodes").steps[0])
+            .into_iter()
+            .find(|c| c.contains("--run-once"))
+            .expect("run-once");
+        assert!(
+            once.ends_with("--rs 192.168.0.3:6443 --rs 192.168.0.4:6443 --rs 192.168.0.7:6443"),
+            "{once}"
+        );
+        let daemon = commands(&stage("lvscare on nodes").steps[0]).join(" ");
+        assert!(daemon.contains("192.168.0.2:6443"), "{daemon}");
     }
 
     #[test]
@@ -606,7 +685,7 @@ mod tests {
         let mut c = cluster();
         let n2 = ip("192.168.0.8");
         c.nodes.push(n2);
-        let run = join_run(&c, &[], &[n2], files(), &joins(&[]));
+        let run = join_run(&c, &[], &[n2], files(), &joins(&[]), &c.masters);
         assert_eq!(
             names(&run),
             [
@@ -616,7 +695,8 @@ mod tests {
                 "lvscare on nodes"
             ]
         );
-        assert_eq!(run.hosts, [n2, ip("192.168.0.2")]);
+        let m = |i| ip(&format!("192.168.0.{i}"));
+        assert_eq!(run.hosts, [n2, m(2), m(3), m(4)]);
     }
 
     #[test]
@@ -625,12 +705,23 @@ mod tests {
         let mut rest = before.clone();
         rest.nodes.clear();
         let n = ip("192.168.0.5");
-        let run = clean_run(&[n], &[n], before.vip, Some(&rest), Some(&before));
+        let m = |i| ip(&format!("192.168.0.{i}"));
+        let run = clean_run(
+            &[n],
+            &[n],
+            before.vip,
+            Some(&rest),
+            Some(&before),
+            Some(m(3)),
+        );
         assert_eq!(names(&run), ["delete nodes from the cluster", "clean"]);
-        assert_eq!(run.stages[0].steps[0].host, ip("192.168.0.2"));
-        assert_eq!(run.hosts, [n, ip("192.168.0.2")]);
-        assert_eq!(run.best_effort, Some(ip("192.168.0.2")));
+        assert_eq!(run.stages[0].steps[0].host, m(3));
+        assert_eq!(run.hosts, [n, m(2), m(3), m(4)]);
+        assert_eq!(run.best_effort, [m(2), m(3), m(4)]);
         assert!(run.checked.is_empty());
+        // No remaining master answers: the node is still cleaned.
+        let run = clean_run(&[n], &[n], before.vip, Some(&rest), Some(&before), None);
+        assert_eq!(names(&run), ["clean"]);
     }
 
     #[test]
@@ -639,19 +730,19 @@ mod tests {
         let mut rest = before.clone();
         let m = ip("192.168.0.4");
         rest.masters.retain(|x| *x != m);
-        let run = clean_run(&[m], &[], before.vip, Some(&rest), Some(&before));
+        let run = clean_run(&[m], &[], before.vip, Some(&rest), Some(&before), None);
         assert_eq!(names(&run), ["clean", "update nodes' masters"]);
         assert!(!commands(&run.stages[1].steps[0])[0].contains("192.168.0.4"));
         assert_eq!(run.hosts, [m, ip("192.168.0.5")]);
-        assert_eq!(run.best_effort, None);
+        assert!(run.best_effort.is_empty());
     }
 
     #[test]
     fn cleaning_everything_touches_only_the_named_hosts() {
         let c = cluster();
-        let run = clean_run(&c.hosts(), &c.nodes, c.vip, None, Some(&c));
+        let run = clean_run(&c.hosts(), &c.nodes, c.vip, None, Some(&c), None);
         assert_eq!(names(&run), ["clean"]);
         assert_eq!(run.hosts, c.hosts());
-        assert_eq!(run.best_effort, None);
+        assert!(run.best_effort.is_empty());
     }
 }

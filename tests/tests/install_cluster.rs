@@ -386,18 +386,92 @@ fn init_resume_rerun_join_failover_clean() {
     );
     assert!(!who.contains("m3"));
 
-    // 6. clean --all: m3 cannot be reached and is reported; every other host is restored.
-    let (out, _) = bed.run(&["clean", "--all", "--pk", &key, "--connect-timeout", "60"]);
-    assert_eq!(out.status.code(), Some(1));
+    // 5b. master0's VM stops too: clean and join go through a master that answers (m2).
+    let m1_vm = bed.hosts[0].vm.take().expect("m1");
+    drop(m1_vm.stop());
+    let kubectl = |n: &str| bed.text(n, "cat /var/lib/seal-doubles/kubectl.log 2>/dev/null; true");
+    let m2_lookups = kubectl("m2").matches(" get nodes ").count();
+    let (out, _) = bed.run(&[
+        "clean",
+        "--node",
+        &n2,
+        "--pk",
+        &key,
+        "--connect-timeout",
+        "30",
+    ]);
     let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
     assert!(
-        log.contains(&format!("{m3}: step \"connect\" failed")),
+        log.contains(&format!("master {m1} is unreachable")),
         "{log}"
     );
+    // The node's Node object was looked up (to drain and delete it) on m2.
+    assert_eq!(
+        kubectl("m2").matches(" get nodes ").count(),
+        m2_lookups + 1,
+        "n2 did not leave the cluster through m2: {}",
+        kubectl("m2")
+    );
+    assert_eq!(bed.text("n2", "cat /etc/hosts"), before[5]);
+    let m2_refreshes = bed
+        .text("m2", "cat /var/lib/seal-doubles/kubeadm.log")
+        .matches("token create")
+        .count();
+    let (out, _) = bed.run(&[
+        "join",
+        "--node",
+        &n2,
+        "--pk",
+        &key,
+        "--lvscare-bin",
+        &lvscare,
+        "--connect-timeout",
+        "30",
+    ]);
+    let log = stderr(&out);
+    assert!(out.status.success(), "join with master0 down: {log}");
+    assert!(
+        log.contains(&format!("master {m1} is unreachable"))
+            && log.contains(&format!("master {m3} is unreachable")),
+        "{log}"
+    );
+    // The credentials were refreshed on m2; n2's first rules hold the masters that answered.
+    assert_eq!(
+        bed.text("m2", "cat /var/lib/seal-doubles/kubeadm.log")
+            .matches("token create")
+            .count(),
+        m2_refreshes + 1
+    );
+    let table = bed.text("n2", "ipvsadm -Ln");
+    assert!(
+        table.contains(&format!("{m2}:6443"))
+            && table.contains(&format!("{m4}:6443"))
+            && !table.contains(&format!("{m1}:6443"))
+            && !table.contains(&format!("{m3}:6443")),
+        "{table}"
+    );
+    assert!(bed
+        .text("n2", "cat /etc/kubernetes/manifests/kube-lvscare.yaml")
+        .contains(&format!("{m1}:6443")));
+    let (who, failed) = answers(&bed, "n2", 8);
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(who.iter().all(|w| w == "m2" || w == "m4"), "{who:?}");
+
+    // 6. clean --all: m1 and m3 cannot be reached and are reported; every other host is restored.
+    let (out, _) = bed.run(&["clean", "--all", "--pk", &key, "--connect-timeout", "30"]);
+    assert_eq!(out.status.code(), Some(1));
+    let log = stderr(&out);
+    for m in [&m1, &m3] {
+        assert!(
+            log.contains(&format!("{m}: step \"connect\" failed")),
+            "{log}"
+        );
+    }
     assert!(log.contains("cluster file is unchanged"), "{log}");
     assert!(bed.cluster_file().exists());
     for (i, n) in names.iter().enumerate() {
-        if *n == "m3" {
+        if *n == "m3" || *n == "m1" {
             continue;
         }
         assert_eq!(

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Test double of a kube-apiserver (the real one cannot be had here): HTTPS on ADDR:PORT,
 /healthz answers 200 "ok" (500 while STATE_DIR/unhealthy exists), every other path answers with
-the server's NAME so a client can tell which master it reached. HTTP/1.1 keep-alive like the real one."""
+the server's NAME so a client can tell which master it reached, and /seal-double/ca.crt gives the
+host's cluster CA, which a joining control plane takes (as real kubeadm downloads it from the
+cluster). HTTP/1.1 keep-alive like the real one."""
 import os
 import socket
 import ssl
@@ -18,6 +20,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.split("?")[0] == "/healthz":
             bad = os.path.exists(os.path.join(state, "unhealthy"))
             code, body = (500, b"unhealthy\n") if bad else (200, b"ok")
+        elif self.path == "/seal-double/ca.crt":
+            with open("/etc/kubernetes/pki/ca.crt", "rb") as f:
+                code, body = 200, f.read()
         else:
             code, body = 200, (name + "\n").encode()
         self.send_response(code)

@@ -232,23 +232,27 @@ async fn connect_all(
     out
 }
 
-/// Connects and probes `hosts`; `checked` are the ones the preflight rules apply to (the others
-/// only need to be reachable). On success, the sessions.
+/// Connects and probes the hosts of `planned`; its `checked` are the ones the preflight rules
+/// apply to (the others only need to be reachable, its `best_effort` not even that: they are
+/// warned about and left out). On success, the sessions.
 async fn connect_and_check(
-    hosts: &[IpAddr],
-    checked: &[IpAddr],
+    planned: &runs::Run,
     vip: IpAddr,
     run: &RunSettings,
     progress: &Progress,
 ) -> Result<BTreeMap<IpAddr, Session>, AppError> {
     let (methods, password) = auth_methods(&run.ssh.auth)?;
-    let connected = connect_all(hosts, run, &methods, password.as_ref(), progress).await;
+    let connected = connect_all(&planned.hosts, run, &methods, password.as_ref(), progress).await;
     progress.line("== preflight");
     let script = Arc::new(preflight::probe_script());
+    let checked = &planned.checked;
     let mut sessions = BTreeMap::new();
     let mut tasks = Vec::new();
     for (h, r) in connected {
         match r {
+            Err(e) if planned.best_effort.contains(&h) => {
+                eprintln!("seal-install: warning: master {h} is unreachable ({e}); going on through the others");
+            }
             Err(e) => tasks.push((h, None, Some(e.to_string()))),
             Ok(s) => {
                 if checked.contains(&h) {
@@ -467,8 +471,7 @@ async fn init(args: &InitArgs, env: &Environment) -> Result<(), AppError> {
     }
     let first = runs::init_first(&cluster, files, &init_config);
     let progress = Progress::new(false);
-    let sessions =
-        connect_and_check(&first.hosts, &first.checked, cluster.vip, &v.run, &progress).await?;
+    let sessions = connect_and_check(&first, cluster.vip, &v.run, &progress).await?;
     // Recorded before any host changes, so `join`/`clean` know the cluster even after a failure.
     let mut record = init_record(&cluster, &pkg.sha256, existing.as_ref(), SystemTime::now());
     let save = |record: &Cluster| {
@@ -557,26 +560,37 @@ async fn join(args: &JoinArgs, env: &Environment) -> Result<(), AppError> {
         ..c.clone()
     };
     let joins = Joins::render(&shown.kubeadm_params(), &v.masters).map_err(usage)?;
-    let planned = runs::join_run(&shown, &v.masters, &v.nodes, files, &joins);
+    let earlier: Vec<IpAddr> = before.masters.clone();
+    let planned = runs::join_run(&shown, &v.masters, &v.nodes, files, &joins, &earlier);
     let secrets = Redactor::for_credentials(&c.token, &c.certificate_key);
     if v.run.dry_run {
         print_dry_run(&planned.stages, &secrets);
         return Ok(());
     }
     let progress = Progress::new(false);
-    let sessions =
-        connect_and_check(&planned.hosts, &planned.checked, c.vip, &v.run, &progress).await?;
+    let sessions = connect_and_check(&planned, c.vip, &v.run, &progress).await?;
     let started = Instant::now();
-    let m0 = c.masters[0];
+    // Any master of the cluster serves: the run goes through the first that answers.
+    let up: Vec<IpAddr> = earlier
+        .iter()
+        .filter(|m| sessions.contains_key(m))
+        .copied()
+        .collect();
     let result = async {
-        let ca = read_ca_hash(&sessions, m0).await?;
-        check_ca(c.ca_cert_hash.as_ref(), &ca, m0, &path)?;
+        let Some(&through) = up.first() else {
+            return Err(AppError::Failed(format!(
+                "no master of the cluster answers over SSH ({}); join needs one. Nothing was changed.",
+                list(&earlier)
+            )));
+        };
+        let ca = read_ca_hash(&sessions, through).await?;
+        check_ca(c.ca_cert_hash.as_ref(), &ca, through, &path)?;
         let pinned = Cluster {
             ca_cert_hash: Some(ca),
             ..c.clone()
         };
         let joins = Joins::render(&pinned.kubeadm_params(), &v.masters).map_err(usage)?;
-        let run = runs::join_run(&pinned, &v.masters, &v.nodes, files, &joins);
+        let run = runs::join_run(&pinned, &v.masters, &v.nodes, files, &joins, &up);
         exec::run_stages(&run.stages, &sessions, v.run.parallel, &progress)
             .await
             .map_err(|f| {
@@ -609,35 +623,53 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
         Err(e) => return Err(usage(e)),
     };
     let v = cli::validate_clean(args, current.as_ref(), env, SystemTime::now()).map_err(usage)?;
-    let mut run = runs::clean_run(
-        &v.hosts,
-        &v.nodes,
-        v.vip,
-        v.remaining.as_ref(),
-        current.as_ref(),
-    );
+    // Planned through the first remaining master; carried out through the first that answers.
+    let first_remaining = v
+        .remaining
+        .as_ref()
+        .and_then(|r| r.masters.first().copied());
+    let plan_through = |through| {
+        runs::clean_run(
+            &v.hosts,
+            &v.nodes,
+            v.vip,
+            v.remaining.as_ref(),
+            current.as_ref(),
+            through,
+        )
+    };
+    let planned = plan_through(first_remaining);
     // Clean's commands carry no secret; its hosts' output might (a kubeadm message, say).
     let secrets = current
         .as_ref()
         .map(|c| Redactor::for_credentials(&c.token, &c.certificate_key))
         .unwrap_or_default();
     if v.run.dry_run {
-        print_dry_run(&run.stages, &secrets);
+        print_dry_run(&planned.stages, &secrets);
         return Ok(());
     }
     let progress = Progress::new(false);
     let (methods, password) = auth_methods(&v.run.ssh.auth)?;
-    let connected = connect_all(&run.hosts, &v.run, &methods, password.as_ref(), &progress).await;
+    let connected = connect_all(
+        &planned.hosts,
+        &v.run,
+        &methods,
+        password.as_ref(),
+        &progress,
+    )
+    .await;
     let mut sessions = BTreeMap::new();
     let mut unreachable = Vec::new();
+    let mut warned = Vec::new();
     for (h, r) in connected {
         match r {
             Ok(s) => {
                 sessions.insert(h, s);
             }
             // The cluster's side is best effort: a node is still cleaned when no master answers.
-            Err(e) if Some(h) == run.best_effort => {
-                eprintln!("seal-install: warning: master {h} is unreachable ({e}); the cleaned nodes stay in the cluster's node list");
+            Err(e) if planned.best_effort.contains(&h) => {
+                eprintln!("seal-install: warning: master {h} is unreachable ({e}); going on through the others");
+                warned.push(h);
             }
             Err(e) => unreachable.push(Failure {
                 host: h,
@@ -647,6 +679,18 @@ async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
             }),
         }
     }
+    let through = planned
+        .best_effort
+        .iter()
+        .find(|m| sessions.contains_key(m))
+        .copied();
+    if through.is_none() && !planned.best_effort.is_empty() {
+        eprintln!(
+            "seal-install: warning: no remaining master answers ({}); the cleaned nodes stay in the cluster's node list",
+            list(&warned)
+        );
+    }
+    let mut run = plan_through(through);
     // Clean what can be reached; what cannot is reported and stays in the cluster file.
     for stage in &mut run.stages {
         stage.steps.retain(|s| sessions.contains_key(&s.host));
