@@ -10,10 +10,11 @@ cd "$(dirname "$0")"
 # used as independent witnesses inside VMs (ipvsadm, curl, openssl, ssh, nft), the apiserver test
 # double (python3), sudo for the installer's SSH tests, and what kubeadm-patch and package/build.sh
 # need to build Kubernetes from Debian's source (reflect2 v1.0.2 among it) and the offline package,
-# and etcdctl, the witness that a backup is a valid etcd snapshot.
+# etcdctl, the witness that a backup is a valid etcd snapshot, and etcd, the real members of the
+# member-removal test.
 PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils iproute2 ipvsadm openssh-server
   openssh-client sudo curl openssl python3 nftables procps golang-go golang-github-modern-go-reflect2-dev rsync patch
-  make dpkg-dev binutils util-linux gcc etcd-client"
+  make dpkg-dev binutils util-linux gcc etcd-client etcd-server"
 
 deps() {
   if [ "$(id -u)" != 0 ]; then
@@ -28,7 +29,12 @@ deps() {
     apt-get update -qq
     # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null
+    # Debian's etcd-server starts the service it installs (the tests start their own members).
+    if [ -d /run/systemd/system ]; then systemctl stop etcd 2>/dev/null || true; else /etc/init.d/etcd stop >/dev/null 2>&1 || true; fi
   fi
+  # ... and enables it: the test VMs boot this machine's root with systemd, where it would take
+  # the port of kubeadm's etcd.
+  rm -f /etc/systemd/system/multi-user.target.wants/etcd.service
 }
 
 case "${1:-}" in

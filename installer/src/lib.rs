@@ -4,6 +4,7 @@ pub mod backup;
 pub mod certs;
 pub mod cli;
 pub mod cluster;
+pub mod etcd;
 pub mod exec;
 pub mod hosts;
 pub mod kubeadm;

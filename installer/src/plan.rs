@@ -493,18 +493,26 @@ fn removing(cmd: &str, file: &str) -> String {
 }
 
 /// On a remaining master: drain and delete the Node objects of `nodes` (found by address, so
-/// a host whose name changed is still found), before those hosts are reset.
-pub fn delete_nodes(master: IpAddr, nodes: &[IpAddr]) -> Stage {
+/// a host whose name changed is still found), before those hosts are reset; masters' Node objects
+/// are deleted without a drain (their pods are static or daemon sets, and a powered-off master
+/// would hold the drain until its time limit).
+pub fn delete_nodes(through: IpAddr, nodes: &[IpAddr], masters: &[IpAddr]) -> Stage {
     let kubectl = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
     let actions = nodes
         .iter()
-        .map(|ip| {
+        .map(|ip| (ip, true))
+        .chain(masters.iter().map(|ip| (ip, false)))
+        .map(|(ip, drain)| {
+            let drain = if drain {
+                format!("{kubectl} drain \"$n\" --ignore-daemonsets --delete-local-data --force --timeout=300s && ")
+            } else {
+                String::new()
+            };
             run(
                 format!(
                     "n=$({kubectl} get nodes -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.status.addresses[?(@.type==\"InternalIP\")].address}}{{\"\\n\"}}{{end}}' \
                      | awk -v ip={ip} '$2 == ip {{print $1}}'); \
-                     if [ -n \"$n\" ]; then {kubectl} drain \"$n\" --ignore-daemonsets --delete-local-data --force --timeout=300s \
-                     && {kubectl} delete node \"$n\"; fi",
+                     if [ -n \"$n\" ]; then {drain}{kubectl} delete node \"$n\"; fi",
                     ip = sh_quote(&ip.to_string())
                 ),
                 // kubectl's own drain limit plus the delete: pods' grace periods run out slowly
@@ -518,10 +526,26 @@ pub fn delete_nodes(master: IpAddr, nodes: &[IpAddr]) -> Stage {
         name: "delete nodes from the cluster".into(),
         parallel: false,
         steps: vec![Step {
-            host: master,
+            host: through,
             name: "drain and delete nodes".into(),
             done_if: None,
             actions,
+        }],
+    }
+}
+
+/// On a remaining master: remove the etcd members `ids` (of masters that leave), before those
+/// masters are reset or when they never will be (powered off).
+pub fn remove_etcd_members(through: IpAddr, ids: &[u64]) -> Stage {
+    Stage {
+        only_if_done: None,
+        name: "remove etcd members".into(),
+        parallel: false,
+        steps: vec![Step {
+            host: through,
+            name: "etcd member remove".into(),
+            done_if: None,
+            actions: vec![run(crate::etcd::remove_script(ids), SHORT)],
         }],
     }
 }
@@ -667,7 +691,11 @@ pub(crate) mod tests {
 
     #[test]
     fn deleting_nodes_drains_then_deletes_each_by_address() {
-        let st = delete_nodes(ip("192.168.0.2"), &[ip("192.168.0.5"), ip("192.168.0.6")]);
+        let st = delete_nodes(
+            ip("192.168.0.2"),
+            &[ip("192.168.0.5"), ip("192.168.0.6")],
+            &[],
+        );
         assert_eq!(st.steps.len(), 1);
         assert_eq!(st.steps[0].host, ip("192.168.0.2"));
         let cmds = commands(&st.steps[0]);

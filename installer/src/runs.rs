@@ -188,10 +188,11 @@ pub fn join_run(
 }
 
 /// `clean` of `hosts` (`nodes` are those of them that are nodes; `vip` is lvscare's service
-/// there). With a cluster `remaining` (`before` is the one before): nodes first leave it through
-/// `through`, a remaining master (the first that answers; `None` when none does), and when
-/// masters leave, the remaining nodes stop balancing to them. The remaining masters are
-/// contacted best effort: a node is still cleaned when none answers.
+/// there). With a cluster `remaining` (`before` is the one before), through `through`, a
+/// remaining master (the first that answers; `None` when none does): the etcd members
+/// `etcd_members` of the masters that leave are removed, then the nodes are drained and the
+/// Node objects of all that leave deleted, then the hosts are cleaned, and when masters leave,
+/// the remaining nodes stop balancing to them. The remaining masters are contacted best effort.
 pub fn clean_run(
     hosts: &[IpAddr],
     nodes: &[IpAddr],
@@ -199,20 +200,29 @@ pub fn clean_run(
     remaining: Option<&Cluster>,
     before: Option<&Cluster>,
     through: Option<IpAddr>,
+    etcd_members: &[u64],
 ) -> Run {
     let mut stages = Vec::new();
-    // Nodes leave the cluster first (drained, Node objects deleted) when a master remains.
-    let drain_through: Vec<IpAddr> = match remaining {
-        Some(r) if !nodes.is_empty() => r
+    let masters: Vec<IpAddr> = hosts
+        .iter()
+        .filter(|h| !nodes.contains(h))
+        .copied()
+        .collect();
+    // The cluster's side goes through a remaining master.
+    let candidates: Vec<IpAddr> = match remaining {
+        Some(r) => r
             .masters
             .iter()
             .filter(|m| !hosts.contains(m))
             .copied()
             .collect(),
-        _ => Vec::new(),
+        None => Vec::new(),
     };
-    if let Some(m) = through.filter(|m| drain_through.contains(m)) {
-        stages.push(plan::delete_nodes(m, nodes));
+    if let Some(m) = through.filter(|m| candidates.contains(m)) {
+        if !etcd_members.is_empty() {
+            stages.push(plan::remove_etcd_members(m, etcd_members));
+        }
+        stages.push(plan::delete_nodes(m, nodes, &masters));
     }
     stages.push(plan::clean(hosts, nodes, vip));
     // Remaining nodes stop balancing to masters that are gone.
@@ -225,12 +235,12 @@ pub fn clean_run(
     }
     let mut all = hosts.to_vec();
     all.extend(&update_hosts);
-    all.extend(&drain_through);
+    all.extend(&candidates);
     Run {
         stages,
         hosts: all,
         checked: Vec::new(),
-        best_effort: drain_through,
+        best_effort: candidates,
     }
 }
 
@@ -713,6 +723,7 @@ mod tests {
             Some(&rest),
             Some(&before),
             Some(m(3)),
+            &[],
         );
         assert_eq!(names(&run), ["delete nodes from the cluster", "clean"]);
         assert_eq!(run.stages[0].steps[0].host, m(3));
@@ -720,7 +731,15 @@ mod tests {
         assert_eq!(run.best_effort, [m(2), m(3), m(4)]);
         assert!(run.checked.is_empty());
         // No remaining master answers: the node is still cleaned.
-        let run = clean_run(&[n], &[n], before.vip, Some(&rest), Some(&before), None);
+        let run = clean_run(
+            &[n],
+            &[n],
+            before.vip,
+            Some(&rest),
+            Some(&before),
+            None,
+            &[],
+        );
         assert_eq!(names(&run), ["clean"]);
     }
 
@@ -730,17 +749,60 @@ mod tests {
         let mut rest = before.clone();
         let m = ip("192.168.0.4");
         rest.masters.retain(|x| *x != m);
-        let run = clean_run(&[m], &[], before.vip, Some(&rest), Some(&before), None);
+        let run = clean_run(&[m], &[], before.vip, Some(&rest), Some(&before), None, &[]);
         assert_eq!(names(&run), ["clean", "update nodes' masters"]);
         assert!(!commands(&run.stages[1].steps[0])[0].contains("192.168.0.4"));
-        assert_eq!(run.hosts, [m, ip("192.168.0.5")]);
-        assert!(run.best_effort.is_empty());
+        let r = |i| ip(&format!("192.168.0.{i}"));
+        assert_eq!(run.hosts, [m, r(5), r(2), r(3)]);
+        assert_eq!(run.best_effort, [r(2), r(3)]);
+    }
+
+    #[test]
+    fn a_leaving_master_leaves_etcd_and_the_node_list_first_through_a_remaining_one() {
+        let before = cluster();
+        let mut rest = before.clone();
+        let m = ip("192.168.0.2");
+        rest.masters.retain(|x| *x != m);
+        let through = ip("192.168.0.3");
+        let run = clean_run(
+            &[m],
+            &[],
+            before.vip,
+            Some(&rest),
+            Some(&before),
+            Some(through),
+            &[0x30c4],
+        );
+        assert_eq!(
+            names(&run),
+            [
+                "remove etcd members",
+                "delete nodes from the cluster",
+                "clean",
+                "update nodes' masters"
+            ]
+        );
+        let remove = commands(&run.stages[0].steps[0]);
+        assert_eq!(run.stages[0].steps[0].host, through);
+        assert!(remove[0].ends_with("member remove 30c4\n"), "{remove:?}");
+        let delete = commands(&run.stages[1].steps[0]);
+        assert_eq!(run.stages[1].steps[0].host, through);
+        // The master's Node object is deleted, without a drain (it may be powered off).
+        assert!(
+            delete.len() == 1
+                && delete[0].contains("ip=192.168.0.2 ")
+                && delete[0].contains("delete node")
+                && !delete[0].contains("drain"),
+            "{delete:?}"
+        );
+        // The masters left, not the one leaving, get the cluster's side.
+        assert!(!run.best_effort.contains(&m));
     }
 
     #[test]
     fn cleaning_everything_touches_only_the_named_hosts() {
         let c = cluster();
-        let run = clean_run(&c.hosts(), &c.nodes, c.vip, None, Some(&c), None);
+        let run = clean_run(&c.hosts(), &c.nodes, c.vip, None, Some(&c), None, &[]);
         assert_eq!(names(&run), ["clean"]);
         assert_eq!(run.hosts, c.hosts());
         assert!(run.best_effort.is_empty());

@@ -458,16 +458,55 @@ fn init_resume_rerun_join_failover_clean() {
     assert!(failed.is_empty(), "{failed:?}");
     assert!(who.iter().all(|w| w == "m2" || w == "m4"), "{who:?}");
 
-    // 6. clean --all: m1 and m3 cannot be reached and are reported; every other host is restored.
+    // 5c. clean --master m1, still powered off: it leaves through m2 (the doubles' control
+    // plane has no etcd pod, which the run reports, leaving etcd alone), its Node object is looked
+    // up there, the nodes stop balancing to it, and the cluster file no longer lists it.
+    let m2_lookups = kubectl("m2").matches(" get nodes ").count();
+    let (out, _) = bed.run(&[
+        "clean",
+        "--master",
+        &m1,
+        "--pk",
+        &key,
+        "--connect-timeout",
+        "30",
+    ]);
+    let log = stderr(&out);
+    assert!(
+        out.status.success(),
+        "clean --master of a powered-off master0: {log}"
+    );
+    assert!(
+        log.contains(&format!("master {m1} is unreachable")) && log.contains("not reset"),
+        "{log}"
+    );
+    assert!(log.contains("etcd is not stacked"), "{log}");
+    assert_eq!(kubectl("m2").matches(" get nodes ").count(), m2_lookups + 1);
+    for n in ["n1", "n2"] {
+        let manifest = bed.text(n, "cat /etc/kubernetes/manifests/kube-lvscare.yaml");
+        assert!(
+            !manifest.contains(&format!("{m1}:6443")) && manifest.contains(&format!("{m2}:6443")),
+            "{n}: {manifest}"
+        );
+    }
+    let cluster = fs::read_to_string(bed.cluster_file()).expect("cluster file");
+    assert!(
+        !cluster.lines().any(|l| l
+            .trim()
+            .trim_start_matches("- ")
+            .trim_matches(|c| c == '\'' || c == '"')
+            == m1),
+        "{cluster}"
+    );
+
+    // 6. clean --all: m3 cannot be reached and is reported; every other host is restored.
     let (out, _) = bed.run(&["clean", "--all", "--pk", &key, "--connect-timeout", "30"]);
     assert_eq!(out.status.code(), Some(1));
     let log = stderr(&out);
-    for m in [&m1, &m3] {
-        assert!(
-            log.contains(&format!("{m}: step \"connect\" failed")),
-            "{log}"
-        );
-    }
+    assert!(
+        log.contains(&format!("{m3}: step \"connect\" failed")),
+        "{log}"
+    );
     assert!(log.contains("cluster file is unchanged"), "{log}");
     assert!(bed.cluster_file().exists());
     for (i, n) in names.iter().enumerate() {

@@ -190,6 +190,10 @@ pub struct CleanArgs {
     /// Clean every host of the cluster.
     #[arg(long)]
     pub all: bool,
+    /// Remove the masters' etcd members even when the healthy members left would be no majority
+    /// (etcd, and with it the cluster, then stops until enough members are back).
+    #[arg(long)]
+    pub force: bool,
     /// SSH user (default: the cluster file's, else root).
     #[arg(long)]
     pub user: Option<String>,
