@@ -18,8 +18,6 @@ const TOP: &[u8] = b"kube";
 pub const INIT_SH: &str = "kube/shell/init.sh";
 /// Links followed when resolving one link before it counts as a loop (Linux's own limit).
 const MAX_HOPS: usize = 40;
-/// A tar block: headers and the end-of-archive marker are one each.
-const BLOCK: u64 = 512;
 
 /// What a package holds, once it passed the check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +42,7 @@ pub enum EntryProblem {
         /// The link's target as written.
         target: String,
     },
-    /// A symbolic link that resolves through more than [`MAX_HOPS`] links.
+    /// A symbolic link that resolves through more than 40 links.
     LinkLoop {
         /// The link's target as written.
         target: String,
@@ -88,16 +86,19 @@ impl fmt::Display for EntryProblem {
     }
 }
 
-/// Counts the bytes read through it: where the tar stream ended tells a missing end marker.
+/// Counts the bytes read through it and notes a read at the end of the stream: the tar crate
+/// makes one only when the archive ends without its end-of-archive blocks.
 struct Counted<R> {
     inner: R,
     read: u64,
+    hit_end: bool,
 }
 
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
+        self.hit_end |= n == 0 && !buf.is_empty();
         Ok(n)
     }
 }
@@ -120,14 +121,16 @@ pub fn check_reader(path: &Path, reader: impl Read) -> Result<Contents, PackageE
     };
     // MultiGzDecoder: gzip -d (which tar -z runs) reads concatenated members too.
     let gz = flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(1 << 18, reader));
-    let mut archive = tar::Archive::new(Counted { inner: gz, read: 0 });
+    let mut archive = tar::Archive::new(Counted {
+        inner: gz,
+        read: 0,
+        hit_end: false,
+    });
     let mut listing = Listing::default();
-    // Where the header after the last entry starts.
-    let mut next_header = 0;
+    // Entry data is never read here: the tar crate skips it by reading it through, so a cut
+    // inside a file fails as "unexpected EOF during skip".
     for entry in archive.entries().map_err(corrupt)? {
         let entry = entry.map_err(corrupt)?;
-        let size = entry.header().entry_size().map_err(corrupt)?;
-        next_header = entry.raw_file_position() + size.div_ceil(BLOCK) * BLOCK;
         listing
             .add(&entry)
             .map_err(|(entry, problem)| PackageError::UnsafeEntry {
@@ -139,7 +142,7 @@ pub fn check_reader(path: &Path, reader: impl Read) -> Result<Contents, PackageE
     let mut rest = archive.into_inner();
     // The tar crate stops at a zero block or at the end of the stream; only the former is a
     // whole archive (tar writes two zero blocks after the last entry).
-    let ended_early = rest.read < next_header + BLOCK;
+    let ended_early = rest.hit_end;
     // Reading to the end checks the gzip trailer (CRC and length) of every member.
     io::copy(&mut rest, &mut io::sink()).map_err(corrupt)?;
     if ended_early {
@@ -188,6 +191,7 @@ fn components(name: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
         .filter(|c| !c.is_empty() && *c != b".")
 }
 
+/// A name or target for messages (tar names are bytes).
 fn shown(name: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
