@@ -4,6 +4,10 @@
 //! The expected sum is `--pkg-sha256`, else the `PACKAGE.sha256` file beside a local package
 //! (first word, as `sha256sum` writes it). A package with neither is used as it is, and the run
 //! says so once. Downloads go to `~/.seal/packages/<sha256>.tar.gz`, so a re-run fetches nothing.
+//! Then its listing is read through (`contents`): a right sum only says it is the package meant,
+//! not that it is whole or safe to unpack as root.
+
+pub mod contents;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -62,6 +66,30 @@ pub enum PackageError {
         /// What went wrong.
         detail: String,
     },
+    /// The gzip or tar stream is cut short or damaged.
+    #[error("{}: the package is truncated or corrupt ({detail}); nothing was sent to any host: download or copy it again, or rebuild it", path.display())]
+    Corrupt {
+        /// The package.
+        path: PathBuf,
+        /// What the gzip or tar reader said.
+        detail: String,
+    },
+    /// An entry would unpack outside `kube/`, or is a device or fifo.
+    #[error("{}: entry {entry:?} {problem}; nothing was sent to any host: a package may hold only kube/ (files, folders and links that stay inside it), rebuild it (e.g. `tar -czf PACKAGE kube`)", path.display())]
+    UnsafeEntry {
+        /// The package.
+        path: PathBuf,
+        /// The entry's name as the archive has it.
+        entry: String,
+        /// What is wrong with it.
+        problem: contents::EntryProblem,
+    },
+    /// `kube/shell/init.sh` is missing (or not a file).
+    #[error("{}: no {} file in it, which every host runs to set itself up; nothing was sent to any host: this is not a seal-install package, or it was built without kube/shell/: rebuild it", path.display(), contents::INIT_SH)]
+    NoInitSh {
+        /// The package.
+        path: PathBuf,
+    },
 }
 
 /// Where the checksum file of a local package would be.
@@ -104,8 +132,35 @@ fn sum_of(path: &Path) -> Result<String, PackageError> {
     })
 }
 
-/// Resolves and verifies the package; `cache` is where downloads are kept.
+/// Resolves and verifies the package, then checks what it holds; `cache` is where downloads
+/// are kept.
 pub async fn prepare(
+    source: &PackageSource,
+    expected: Option<&str>,
+    cache: &Path,
+) -> Result<Package, PackageError> {
+    let package = locate(source, expected, cache).await?;
+    let path = package.path.clone();
+    let started = std::time::Instant::now();
+    // Reading hundreds of MB through gzip is blocking work: off the runtime's threads.
+    let listed = tokio::task::spawn_blocking(move || contents::check(&path))
+        .await
+        .map_err(|e| PackageError::Read {
+            path: package.path.clone(),
+            source: std::io::Error::other(format!("the contents check stopped: {e}")),
+        })??;
+    tracing::debug!(
+        package = %package.path.display(),
+        entries = listed.entries,
+        tar_bytes = listed.tar_bytes,
+        took = ?started.elapsed(),
+        "package contents checked"
+    );
+    Ok(package)
+}
+
+/// The local file of the package, its sum compared with the expected one.
+async fn locate(
     source: &PackageSource,
     expected: Option<&str>,
     cache: &Path,
@@ -404,7 +459,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("seal-pkg-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let pkg = dir.join("kube.tar.gz");
-        std::fs::write(&pkg, b"package bytes").expect("write");
+        std::fs::write(&pkg, contents::testing::good()).expect("write");
         let real = crate::ssh::sha256_file(&pkg).expect("sum");
         // No checksum anywhere: used, not verified.
         let p = prepare(&PackageSource::File(pkg.clone()), None, &dir)
@@ -427,6 +482,13 @@ mod tests {
             .await
             .expect("flag wins");
         assert_eq!(p.verified_by.as_deref(), Some("--pkg-sha256"));
+        // The right sum of a package that is no gzip: refused after the sum matched.
+        std::fs::write(&pkg, b"package bytes").expect("write");
+        let sum = crate::ssh::sha256_file(&pkg).expect("sum");
+        let e = prepare(&PackageSource::File(pkg.clone()), Some(&sum), &dir)
+            .await
+            .expect_err("not a package");
+        assert!(matches!(e, PackageError::Corrupt { .. }), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -437,7 +499,7 @@ mod tests {
             .await
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let body = b"the package".to_vec();
+        let body = contents::testing::good();
         let served = body.clone();
         tokio::spawn(async move {
             // A redirect, then the file twice (the second run re-downloads: a wrong sum has no cache hit).
@@ -494,7 +556,7 @@ mod tests {
             .await
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let body = b"the relocated package".to_vec();
+        let body = contents::testing::good();
         let served = body.clone();
         let server = tokio::spawn(async move {
             // Two relative redirects (a sibling path, then one with `..`), then the file; each

@@ -191,10 +191,12 @@ pub fn distribute(
                     },
                     // A real package is hundreds of MB: unpacking takes minutes on a slow host.
                     // The archive goes once unpacked: nothing reads it again, and it would hold
-                    // a copy of every image on the host's disk.
+                    // a copy of every image on the host's disk. Its listing was checked before
+                    // any upload (package::contents); files are root's whatever uid the builder
+                    // had (init.sh's `cp -a` would carry that uid into /opt/cni/bin).
                     run(
                         format!(
-                            "tar -xzf {pkg} -C {} && rm -f {pkg}",
+                            "tar --no-same-owner -xzf {pkg} -C {} && rm -f {pkg}",
                             paths::UNPACK_DIR,
                             pkg = paths::PACKAGE
                         ),
