@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's entry points for people and CI:
 #   ./dev.sh demo   build lvscare and run its failover demo in the real-kernel test bed
-#   ./dev.sh test   install what the tests need, build, and run every test
+#   ./dev.sh test   install what the tests need, build, and run every test (lvscare's fuzz
+#                   targets included, 60 s each: FUZZ_SECONDS changes that)
 # Both install their Debian packages first when run as root (apt-get update, then install).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,11 +11,11 @@ cd "$(dirname "$0")"
 # used as independent witnesses inside VMs (ipvsadm, curl, openssl, ssh, nft), the apiserver test
 # double (python3), sudo for the installer's SSH tests, and what kubeadm-patch and package/build.sh
 # need to build Kubernetes from Debian's source (reflect2 v1.0.2 among it) and the offline package,
-# etcdctl, the witness that a backup is a valid etcd snapshot, and etcd, the real members of the
-# member-removal test.
+# etcdctl, the witness that a backup is a valid etcd snapshot, etcd, the real members of the
+# member-removal test, and g++, which builds libFuzzer for lvscare's fuzz targets.
 PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils iproute2 ipvsadm openssh-server
   openssh-client sudo curl openssl python3 nftables procps golang-go golang-github-modern-go-reflect2-dev rsync patch
-  make dpkg-dev binutils util-linux gcc etcd-client etcd-server"
+  make dpkg-dev binutils util-linux gcc g++ etcd-client etcd-server"
 
 deps() {
   if [ "$(id -u)" != 0 ]; then
@@ -60,6 +61,8 @@ case "${1:-}" in
     cargo build --workspace --all-targets
     cargo clippy --workspace --all-targets -- -D warnings || { echo "dev.sh: clippy found problems" >&2; rc=1; }
     cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log" || rc=1
+    # lvscare's decoders and parsers under libFuzzer (own crate, own build in /var/cache/seal-fuzz).
+    ./lvscare/fuzz/run.sh || { echo "dev.sh: fuzzing found a problem" >&2; rc=1; }
     # One closing line for the whole run (cargo's own last line is the doc-tests' summary).
     awk '/^test result:/ { p += $4; f += $6 } /^[0-9]+ passed, [0-9]+ failed$/ { p += $1; f += $3 }
          END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -2,6 +2,8 @@
 pub mod config;
 pub mod conns;
 pub mod daemon;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod ipvs;
 pub mod link;

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::error::{AddrProblem, ConfigError};
 
 /// Parses `IP:PORT` or `[IPv6]:PORT` into an address, with a precise error.
-pub(super) fn parse_endpoint(flag: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+pub fn parse_endpoint(flag: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
     let bad = |problem| ConfigError::BadAddress {
         flag,
         value: value.to_string(),

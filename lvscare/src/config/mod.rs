@@ -10,7 +10,7 @@
 mod cli;
 pub mod defaults;
 mod duration;
-mod endpoint;
+pub(crate) mod endpoint;
 mod error;
 #[cfg(test)]
 pub(crate) mod testing;

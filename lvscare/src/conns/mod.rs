@@ -13,7 +13,7 @@
 //! drained as before. Kernels without `CONFIG_INET_DIAG_DESTROY`, without `tcp_diag`, or a
 //! process without CAP_NET_ADMIN give [`AbortError::Unsupported`], and lvscare behaves as before.
 
-mod msg;
+pub(crate) mod msg;
 mod socket;
 mod table;
 

@@ -118,10 +118,13 @@ pub fn answer(datagram: &[u8], seq: u32) -> Result<Option<Answer>, DecodeError> 
             NetlinkPayload::Error(e) => {
                 return Ok(Some(match e.code {
                     None => Answer::Ok,
-                    Some(code) => Answer::Refused(code.get().abs()),
-                }))
+                    // No errno is i32::MIN, but the bytes may say so.
+                    Some(code) => Answer::Refused(code.get().saturating_abs()),
+                }));
             }
-            NetlinkPayload::Done(d) if d.code < 0 => return Ok(Some(Answer::Refused(-d.code))),
+            NetlinkPayload::Done(d) if d.code < 0 => {
+                return Ok(Some(Answer::Refused(d.code.saturating_neg())))
+            }
             NetlinkPayload::Done(_) => return Ok(Some(Answer::Ok)),
             _ => {}
         }
@@ -241,6 +244,25 @@ mod tests {
         two.extend(nlmsgerr(4, 0));
         assert_eq!(answer(&two, 4), Ok(Some(Answer::Ok)));
         assert_eq!(answer(&nlmsgerr(3, 0), 4), Ok(None));
+    }
+
+    /// Found by the sock_diag_reply fuzz target: an NLMSG_DONE whose code is i32::MIN (which no
+    /// errno negates to) overflowed the negation.
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn an_error_code_of_i32_min_is_a_refusal_not_a_panic() {
+        #[rustfmt::skip]
+        let crash: &[u8] = &[
+            0x14, 0, 0, 0, 3, 0, 2, 0, 0x01, 0xf7, 0x01, 0, 0, 0, 0, 0, // DONE, seq 0x1f701
+            0, 0, 0, 0x80,                                              // code i32::MIN
+            0, 0, 0, 0, 0x04, 0x10, 0, 0, 0, 0x02, 0, 0x01, 0x01, 0, 0, 0,
+            0, 0, 0, 0, 0, 0x04, 0x10, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(answer(crash, 0x1f701), Ok(Some(Answer::Refused(i32::MAX))));
+        assert_eq!(
+            answer(&nlmsgerr(4, i32::MIN), 4),
+            Ok(Some(Answer::Refused(i32::MAX)))
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - `plan`: the pure planners ([`plan_link`], [`plan_address`], [`plan_local_route`]), which
 //!   never touch the kernel, so the decisions are unit-tested without one;
 //! - `msg`: decoding the kernel's rtnetlink messages and building requests;
+//! - `reply`: one received datagram taken apart into the answers to a request;
 //! - `socket`: one request at a time over a NETLINK_ROUTE socket;
 //! - `links`: [`Links`], whose every `ensure_*` call observes the kernel, asks a planner what is
 //!   wrong, applies the planned operations and observes again, until the planner is satisfied;
@@ -18,8 +19,9 @@
 
 mod error;
 mod links;
-mod msg;
+pub(crate) mod msg;
 mod plan;
+pub(crate) mod reply;
 mod socket;
 #[cfg(test)]
 mod testing;

@@ -208,7 +208,7 @@ pub(super) fn add_addr_msg(ifindex: u32, ip: IpAddr) -> AddressMessage {
 }
 
 /// RTM_DELADDR removing exactly the observed address.
-pub(super) fn del_addr_msg(addr: &AddrState) -> AddressMessage {
+pub fn del_addr_msg(addr: &AddrState) -> AddressMessage {
     let mut msg = AddressMessage::default();
     msg.header.family = family_of(addr.ip);
     msg.header.prefix_len = addr.prefix_len;
@@ -244,7 +244,7 @@ pub(super) fn replace_local_route_msg(ifindex: u32, vip: IpAddr, src: IpAddr) ->
 
 /// RTM_DELROUTE matching exactly the observed route (prefsrc and metric included, so the right
 /// one of two routes to the same destination goes).
-pub(super) fn del_route_msg(route: &RouteState) -> Option<RouteMessage> {
+pub fn del_route_msg(route: &RouteState) -> Option<RouteMessage> {
     let dst = route.dst?;
     let mut msg = route_msg_base(family_of(dst), route.table);
     msg.header.destination_prefix_length = route.dst_len;

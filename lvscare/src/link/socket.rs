@@ -5,25 +5,16 @@ use std::io;
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
-    NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::error::{LinkError, MAX_ROUNDS};
-use super::msg::extack_message;
+use super::reply::{absorb_reply, Nack, Progress, ReplyError};
 
 /// How long to wait for the kernel's answer before calling the socket stuck.
 const RECV_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A kernel refusal, before it is given context.
-pub(super) struct Nack {
-    /// The positive errno.
-    pub(super) errno: i32,
-    /// The kernel's extended-ack text, if any.
-    pub(super) detail: Option<String>,
-}
 
 /// Failure of one request: a refusal the caller may want to handle, or anything else.
 pub(super) enum ReqError {
@@ -103,53 +94,15 @@ impl Rtnl {
         let mut replies = Vec::new();
         loop {
             self.recv_datagram().map_err(io_err)?;
-            let mut off = 0;
-            while off < self.buf.len() {
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[off..])
-                    .map_err(|e| {
-                        ReqError::Other(LinkError::Decode {
-                            op: op.to_string(),
-                            detail: e.to_string(),
-                        })
-                    })?;
-                let len = reply.header.length as usize;
-                if len == 0 {
+            match absorb_reply(&self.buf, seq, dump, &mut replies) {
+                Ok(Progress::Done) => return Ok(replies),
+                Ok(Progress::More) => {}
+                Err(ReplyError::Nack(n)) => return Err(ReqError::Nack(n)),
+                Err(ReplyError::Decode(detail)) => {
                     return Err(ReqError::Other(LinkError::Decode {
                         op: op.to_string(),
-                        detail: "zero-length message".to_string(),
-                    }));
-                }
-                off += (len + 3) & !3;
-                if reply.header.sequence_number != seq {
-                    continue; // a late answer to an earlier, abandoned request
-                }
-                if reply.header.flags & NLM_F_DUMP_INTR != 0 {
-                    // The table changed during the dump; the caller observes again next round.
-                    return Err(ReqError::Nack(Nack {
-                        errno: libc::EINTR,
-                        detail: Some("dump interrupted".into()),
-                    }));
-                }
-                let outer_flags = reply.header.flags;
-                match reply.payload {
-                    NetlinkPayload::InnerMessage(m) => replies.push(m),
-                    NetlinkPayload::Error(e) => match e.code {
-                        None => return Ok(replies),
-                        Some(code) => {
-                            return Err(ReqError::Nack(Nack {
-                                errno: code.get().abs(),
-                                detail: extack_message(outer_flags, &e.header),
-                            }))
-                        }
-                    },
-                    NetlinkPayload::Done(d) if d.code < 0 => {
-                        return Err(ReqError::Nack(Nack {
-                            errno: d.code.abs(),
-                            detail: None,
-                        }))
-                    }
-                    NetlinkPayload::Done(_) if dump => return Ok(replies),
-                    _ => {}
+                        detail,
+                    }))
                 }
             }
         }
