@@ -715,11 +715,17 @@ fn certs_renew_moves_expiry_and_restarts_the_control_plane(
         plan.find(s)
             .unwrap_or_else(|| panic!("no {s} in the dry run:\n{plan}"))
     };
+    // Renewal first, then each component's manifest parked in turn.
+    let parked = |c: &str| {
+        at(&format!(
+            "mv /etc/kubernetes/manifests/{c}.yaml /etc/kubernetes/seal-restart/"
+        ))
+    };
     assert!(
-        at("kubeadm certs renew all") < at("manifests/etcd.yaml")
-            && at("manifests/etcd.yaml") < at("manifests/kube-apiserver.yaml")
-            && at("manifests/kube-apiserver.yaml") < at("manifests/kube-controller-manager.yaml")
-            && at("manifests/kube-controller-manager.yaml") < at("manifests/kube-scheduler.yaml"),
+        at("kubeadm certs renew all") < parked("etcd")
+            && parked("etcd") < parked("kube-apiserver")
+            && parked("kube-apiserver") < parked("kube-controller-manager")
+            && parked("kube-controller-manager") < parked("kube-scheduler"),
         "{plan}"
     );
 
