@@ -762,7 +762,10 @@ fn certs_renew_moves_expiry_and_restarts_the_control_plane(
     // Each component's process is younger than the renew run.
     let ages = bed.text(
         "m1",
-        "for p in etcd kube-apiserver kube-controller-manager kube-scheduler; do echo $p $(ps -o etimes= -C $p | sort -n | head -1); done",
+        // By the program in each command line: a process name is cut at 15 characters, and
+        // kube-controller-manager's is longer.
+        "for p in etcd kube-apiserver kube-controller-manager kube-scheduler; do \
+         echo $p $(ps -eo etimes=,args= | awk -v p=$p '$2 == p || $2 ~ (\"/\" p \"$\") {print $1}' | sort -n | head -1); done",
     );
     for line in ages.lines() {
         let age: f64 = line

@@ -20,6 +20,10 @@ const MANIFESTS: &str = "/etc/kubernetes/manifests";
 /// system, so the moves are renames), not inside it, where kubelet would run it.
 pub const PARKED: &str = "/etc/kubernetes/seal-restart";
 
+/// Seconds between a component's stop and its manifest's return: kubelet reads the manifests
+/// folder every 20 s besides its inotify watch, and kubeadm's own procedure waits that long, so
+/// the pod's teardown is over before the same pod is added again.
+const SETTLE: u32 = 20;
 /// Time limit of kubeadm's renewal (it signs a dozen certificates).
 const RENEW_TIMEOUT: Duration = Duration::from_secs(300);
 /// Time limit of one component's restart: the script's own waits (120 s to stop, 300 s to be
@@ -151,7 +155,7 @@ fn restart(c: &Component) -> String {
          mkdir -p {PARKED} && mv {manifest} {PARKED}/ || exit 1; \
          i=0; while curl -sk --max-time 2 -o /dev/null {health}; do i=$((i+1)); \
          if [ $i -ge 120 ]; then mv {parked} {manifest}; echo '{name} still answers 120 s after its manifest was moved away' >&2; exit 1; fi; sleep 1; done; \
-         mv {parked} {manifest} || exit 1; rmdir {PARKED} 2>/dev/null; \
+         sleep {SETTLE}; mv {parked} {manifest} || exit 1; rmdir {PARKED} 2>/dev/null; \
          i=0; until curl -sk --max-time 5 {health} 2>/dev/null | grep -qF '{healthy}'; do i=$((i+1)); \
          if [ $i -ge 150 ]; then echo '{name} is not healthy ({health}) 300 s after its restart' >&2; exit 1; fi; sleep 2; done"
     )
