@@ -178,6 +178,9 @@ pub enum ConfigError {
     /// `--image ""`.
     #[error("--image is empty; give the image that holds lvscare, e.g. example.com/lvscare:v1")]
     EmptyImage,
+    /// `--ca-file` is not valid UTF-8 (it could not be written into a manifest as it is).
+    #[error("--ca-file {0:?} is not valid UTF-8; give the CA file a UTF-8 path")]
+    CaFileNotUtf8(std::path::PathBuf),
 }
 
 #[cfg(test)]

@@ -115,6 +115,11 @@ impl BalancerArgs {
 
         let scheme = Scheme::from(self.health_scheme);
         let tls = match (&self.ca_file, self.health_insecure_skip_verify) {
+            // The manifest's arguments and mount are text: a path that is not UTF-8 would come
+            // back as another path.
+            (Some(ca), _) if ca.to_str().is_none() => {
+                return Err(ConfigError::CaFileNotUtf8(ca.clone()))
+            }
             (Some(ca), _) => TlsVerify::CaFile(ca.clone()),
             (None, true) => TlsVerify::Insecure,
             (None, false) if scheme == Scheme::Https => return Err(ConfigError::VerifyWithoutCa),
@@ -192,6 +197,25 @@ mod tests {
     use crate::config::*;
     use crate::probe::Scheme;
     use std::time::Duration;
+
+    #[test]
+    fn a_ca_file_path_that_is_not_utf8_is_refused() {
+        // What the fuzz target cli_argv found: the manifest gave back another path.
+        use std::os::unix::ffi::OsStringExt;
+        let path = std::ffi::OsString::from_vec(b"/etc/\x9fca.crt".to_vec());
+        let mut argv: Vec<std::ffi::OsString> =
+            ["lvscare", "care"].iter().map(Into::into).collect();
+        argv.extend(crate::config::testing::BASE.iter().map(Into::into));
+        argv.push("--ca-file".into());
+        argv.push(path);
+        let cli = <crate::config::Cli as clap::Parser>::try_parse_from(argv).expect("parses");
+        let crate::config::Command::Care(c) = cli.command else {
+            panic!("not care")
+        };
+        let err = c.validate().expect_err("refused");
+        assert!(matches!(err, ConfigError::CaFileNotUtf8(_)), "{err}");
+        assert!(err.to_string().contains("--ca-file"), "{err}");
+    }
 
     #[test]
     fn run_once_and_clean() {
