@@ -11,7 +11,7 @@ pub const REMOTE_SNAPSHOT: &str = "/var/lib/seal/backup/snapshot.db";
 /// Exit status of the script on a host without an etcd static pod.
 pub const NO_ETCD: u32 = 3;
 /// Reads the first container image out of a static-pod manifest on stdin.
-const IMAGE_FILTER: &str = r#"sed -n 's/^ *image: *//p' | head -n1 | tr -d "\"'""#;
+pub(crate) const IMAGE_FILTER: &str = r#"sed -n 's/^ *image: *//p' | head -n1 | tr -d "\"'""#;
 
 /// Takes the snapshot on a master: etcdctl in a container of the etcd pod's image, on the host's
 /// network, talking to the local member with the health-check client certificate. The file

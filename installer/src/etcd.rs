@@ -10,8 +10,9 @@
 
 use std::net::IpAddr;
 
-/// Exit status of the status script on a master without an etcd static pod (external etcd).
-pub const NO_ETCD: u32 = 3;
+/// Exit status of the status script on a master without an etcd static pod (external etcd):
+/// backup's, whose script makes the same check.
+pub const NO_ETCD: u32 = crate::backup::NO_ETCD;
 /// What separates the member list from the health report in the status script's output.
 const HEALTH_MARK: &str = "==> health";
 
@@ -21,7 +22,7 @@ fn etcdctl_function() -> String {
     format!(
         r#"manifest=/etc/kubernetes/manifests/etcd.yaml
 [ -f "$manifest" ] || {{ echo "no etcd static pod on this master ($manifest): the cluster's etcd is not stacked, so its members are left alone" >&2; exit {NO_ETCD}; }}
-img=$(sed -n 's/^ *image: *//p' "$manifest" | head -n1 | tr -d "\"'")
+img=$(<"$manifest" {image_filter})
 seal_etcdctl() {{
   ctr -n k8s.io run --rm --net-host \
     --mount type=bind,src=/etc/kubernetes/pki/etcd,dst=/pki,options=rbind:ro \
@@ -29,7 +30,8 @@ seal_etcdctl() {{
     --cacert=/pki/ca.crt --cert=/pki/healthcheck-client.crt --key=/pki/healthcheck-client.key \
     --dial-timeout=3s --command-timeout=5s "$@"
 }}
-"#
+"#,
+        image_filter = crate::backup::IMAGE_FILTER
     )
 }
 

@@ -113,7 +113,8 @@ pub struct Stage {
 const SHORT: Duration = Duration::from_secs(60);
 const LONG: Duration = Duration::from_secs(600);
 
-fn run(cmd: impl Into<String>, timeout: Duration) -> Action {
+/// A command run as root with its time limit.
+pub(crate) fn run(cmd: impl Into<String>, timeout: Duration) -> Action {
     Action::Run {
         cmd: cmd.into(),
         timeout,

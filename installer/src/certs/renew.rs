@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::kubeadm::KubeVersion;
-use crate::plan::{Action, Stage, Step};
+use crate::plan::{run, Stage, Step};
 
 /// The folder kubelet runs static pods from.
 const MANIFESTS: &str = "/etc/kubernetes/manifests";
@@ -118,10 +118,6 @@ pub fn renew_stages(masters: &[IpAddr], version: &KubeVersion) -> Result<Vec<Sta
         .collect())
 }
 
-fn run(cmd: String, timeout: Duration) -> Action {
-    Action::Run { cmd, timeout }
-}
-
 /// Puts back what a killed run left parked, then checks what the restarts need.
 fn prepare() -> String {
     format!(
@@ -164,6 +160,7 @@ fn restart(c: &Component) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Action;
 
     fn v(s: &str) -> KubeVersion {
         s.parse().expect("version")
