@@ -50,6 +50,23 @@ fn wait_for(
 
 const KUBECTL: &str = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
 
+/// Waits (up to 10 min) until m1 and n1 are both Ready, as m1's kubectl sees them.
+fn both_nodes_ready(bed: &Bed, what: &str) {
+    wait_for(
+        bed,
+        "m1",
+        what,
+        Duration::from_secs(600),
+        &format!("{KUBECTL} get nodes --no-headers"),
+        |t| {
+            t.lines()
+                .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
+                .count()
+                == 2
+        },
+    );
+}
+
 /// `name phase image nodeName` of every kube-system pod.
 fn pods(bed: &Bed) -> String {
     bed.text(
@@ -136,19 +153,7 @@ fn real_cluster_init_node_clean() {
     );
 
     // Every Node Ready (the CNI config comes from containerd's template once the podCIDR is set).
-    wait_for(
-        &bed,
-        "m1",
-        "both nodes Ready",
-        Duration::from_secs(600),
-        &format!("{KUBECTL} get nodes --no-headers"),
-        |t| {
-            t.lines()
-                .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
-                .count()
-                == 2
-        },
-    );
+    both_nodes_ready(&bed, "both nodes Ready");
 
     // The control plane, kube-proxy on both hosts, and lvscare's static pod on the node, all
     // Running; lvscare from the package's image.
@@ -784,19 +789,7 @@ fn certs_renew_moves_expiry_and_restarts_the_control_plane(
             .success(),
         "a manifest is left parked"
     );
-    wait_for(
-        bed,
-        "m1",
-        "both nodes Ready after certs renew",
-        Duration::from_secs(600),
-        &format!("{KUBECTL} get nodes --no-headers"),
-        |t| {
-            t.lines()
-                .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
-                .count()
-                == 2
-        },
-    );
+    both_nodes_ready(bed, "both nodes Ready after certs renew");
     let from_node = bed.text(
         "n1",
         "kubectl --kubeconfig /etc/kubernetes/kubelet.conf get node n1 -o name",
