@@ -57,6 +57,9 @@ pub struct Cluster {
     /// SSH private key, when one was used.
     #[serde(default)]
     pub key_path: Option<PathBuf>,
+    /// The SSH bastion (`[USER@]HOST[:PORT]`) the hosts are reached through, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bastion: Option<String>,
     /// How lvscare runs on nodes.
     #[serde(with = "lvscare_mode_serde")]
     pub lvscare_mode: LvscareMode,
@@ -473,6 +476,7 @@ pub(crate) mod tests {
             package_sha256: "ab".repeat(32),
             user: "root".into(),
             ssh_port: 22,
+            bastion: None,
             key_path: Some("/root/.ssh/id_ed25519".into()),
             lvscare_mode: LvscareMode::StaticPod,
             lvscare_image: "lvscare:v0.1.0".into(),

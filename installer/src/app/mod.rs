@@ -188,6 +188,7 @@ async fn connect(
         cfg.known_hosts = run.ssh.known_hosts.clone();
         cfg.sudo_password = password.cloned();
         cfg.connect_timeout = run.connect_timeout;
+        cfg.jump = run.ssh.bastion.clone();
         match Session::connect(&host.to_string(), &cfg).await {
             Ok(s) => return Ok(s),
             // Another method may still work.
@@ -208,7 +209,13 @@ async fn connect_all(
     password: Option<&Secret>,
     progress: &Progress,
 ) -> Vec<(IpAddr, Result<Session, SshError>)> {
-    progress.line(&format!("== connect ({} host(s))", hosts.len()));
+    match &run.ssh.bastion {
+        None => progress.line(&format!("== connect ({} host(s))", hosts.len())),
+        Some(b) => progress.line(&format!(
+            "== connect ({} host(s), through bastion {b})",
+            hosts.len()
+        )),
+    }
     let limit = Arc::new(Semaphore::new(run.parallel.max(1)));
     let mut tasks = Vec::new();
     for &h in hosts {

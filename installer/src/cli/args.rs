@@ -68,6 +68,10 @@ pub struct AuthArgs {
     /// Known-hosts file; unknown hosts are trusted on first use and recorded (default: ~/.seal/known_hosts).
     #[arg(long = "known-hosts", value_name = "PATH")]
     pub known_hosts: Option<PathBuf>,
+    /// Reach every host through this SSH bastion, as `ssh -J` does (same login; `none` drops the
+    /// one the cluster file keeps).
+    #[arg(long, value_name = "[USER@]HOST[:PORT]")]
+    pub bastion: Option<String>,
 }
 
 /// Options every host-touching command shares.

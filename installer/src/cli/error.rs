@@ -158,6 +158,14 @@ pub enum UsageError {
     /// The SSH port is 0.
     #[error("--port 0: give the SSH port, usually 22")]
     BadPort,
+    /// `--bastion` is not `[USER@]HOST[:PORT]`.
+    #[error("--bastion {value:?}: {why}; give [USER@]HOST[:PORT], such as ops@10.0.0.5 or 10.0.0.5:2222")]
+    BadBastion {
+        /// What was given.
+        value: String,
+        /// What is wrong with it.
+        why: crate::ssh::JumpHostError,
+    },
     /// `--parallel` is 0.
     #[error("--parallel 0: give at least 1")]
     BadParallel,

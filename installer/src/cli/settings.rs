@@ -56,6 +56,8 @@ pub struct SshSettings {
     pub auth: AuthPlan,
     /// Known-hosts file (trust on first use).
     pub known_hosts: PathBuf,
+    /// The bastion every host is reached through.
+    pub bastion: Option<crate::ssh::JumpHost>,
 }
 
 /// Where the package comes from.
@@ -153,6 +155,7 @@ impl ValidInit {
             user: self.run.ssh.user.clone(),
             ssh_port: self.run.ssh.port,
             key_path: self.run.ssh.auth.key.as_ref().map(|(p, _)| p.clone()),
+            bastion: self.run.ssh.bastion.as_ref().map(ToString::to_string),
             lvscare_mode: self.lvscare_mode,
             lvscare_image: self.lvscare_image.clone(),
             token,

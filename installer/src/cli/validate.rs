@@ -17,6 +17,7 @@ use super::settings::{
 use crate::cluster::{self, Cluster};
 use crate::hosts::valid_name;
 use crate::kubeadm::{Cidr, KubeVersion, KubeadmApi, DEFAULT_VIP};
+use crate::ssh::JumpHost;
 
 /// The cluster file path: `--cluster-file`, else `~/.seal/cluster.yaml`.
 pub fn cluster_file_path(common: &CommonArgs, env: &Environment) -> Result<PathBuf, UsageError> {
@@ -77,6 +78,7 @@ fn run_settings(
     port: u16,
     auth: &AuthArgs,
     fallback_key: Option<&Path>,
+    fallback_bastion: Option<&str>,
     common: &CommonArgs,
     env: &Environment,
 ) -> Result<RunSettings, UsageError> {
@@ -103,12 +105,20 @@ fn run_settings(
             .map(|h| h.join(".seal").join("known_hosts"))
             .ok_or(UsageError::NoHome)?,
     };
+    let bastion = match auth.bastion.as_deref().or(fallback_bastion) {
+        None | Some("none") => None,
+        Some(spec) => Some(JumpHost::parse(spec).map_err(|why| UsageError::BadBastion {
+            value: spec.to_string(),
+            why,
+        })?),
+    };
     Ok(RunSettings {
         ssh: SshSettings {
             user: user.to_string(),
             port,
             auth: auth_plan(auth, fallback_key, env)?,
             known_hosts,
+            bastion,
         },
         dry_run: common.dry_run,
         parallel: common.parallel,
@@ -232,7 +242,15 @@ pub fn validate_init(args: &InitArgs, env: &Environment) -> Result<ValidInit, Us
     if args.lvscare_image.trim().is_empty() {
         return Err(UsageError::BadImage);
     }
-    let run = run_settings(&args.user, args.port, &args.auth, None, &args.common, env)?;
+    let run = run_settings(
+        &args.user,
+        args.port,
+        &args.auth,
+        None,
+        None,
+        &args.common,
+        env,
+    )?;
     Ok(ValidInit {
         masters,
         nodes,
@@ -322,7 +340,8 @@ pub fn validate_clean(
         .unwrap_or_else(|| "root".into());
     let port = args.port.or(cluster.map(|c| c.ssh_port)).unwrap_or(22);
     let key = cluster.and_then(|c| c.key_path.as_deref());
-    let run = run_settings(&user, port, &args.auth, key, &args.common, env)?;
+    let bastion = cluster.and_then(|c| c.bastion.as_deref());
+    let run = run_settings(&user, port, &args.auth, key, bastion, &args.common, env)?;
     Ok(ValidClean {
         hosts,
         nodes: clean_nodes,
@@ -354,6 +373,7 @@ pub fn login_settings(
         login.port.unwrap_or(cluster.ssh_port),
         &login.auth,
         cluster.key_path.as_deref(),
+        cluster.bastion.as_deref(),
         &login.common,
         env,
     )
@@ -680,6 +700,45 @@ mod tests {
             v.run.ssh.auth.agent
                 && v.run.ssh.auth.key.is_none()
                 && !v.run.ssh.auth.prompt_for_password
+        );
+    }
+
+    #[test]
+    fn a_bastion_is_validated_kept_in_the_cluster_file_and_dropped_with_none() {
+        let v = validate_init(&init(&["--bastion", "ops@10.0.0.5:2222"]), &env()).expect("valid");
+        let jump = v.run.ssh.bastion.clone().expect("bastion");
+        assert_eq!(
+            (jump.user.as_deref(), jump.host.as_str(), jump.port),
+            (Some("ops"), "10.0.0.5", 2222)
+        );
+        assert_eq!(v.run.ssh.user, "root", "the hosts' own login is unchanged");
+        let file = v.new_cluster(
+            "abcdef.0123456789abcdef".parse().expect("token"),
+            "ab".repeat(32).parse().expect("key"),
+            "cd".repeat(32),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(file.bastion.as_deref(), Some("ops@10.0.0.5:2222"));
+        // A later command takes it from the cluster file unless told otherwise.
+        let e = env_with(&["/root/.ssh/id_ed25519"]);
+        let now = SystemTime::UNIX_EPOCH;
+        let joined = validate_join(&join(&["--node", "192.168.0.6"]), &file, &e, now);
+        assert_eq!(joined.expect("valid").run.ssh.bastion, Some(jump));
+        let none = validate_join(
+            &join(&["--node", "192.168.0.6", "--bastion", "none"]),
+            &file,
+            &e,
+            now,
+        );
+        assert_eq!(none.expect("valid").run.ssh.bastion, None);
+        assert!(matches!(
+            init_err(&["--bastion", "b1:0"]),
+            UsageError::BadBastion { .. }
+        ));
+        let shown = init_err(&["--bastion", "@b1"]).to_string();
+        assert!(
+            shown.contains("--bastion \"@b1\": bad user") && shown.contains("[USER@]HOST[:PORT]"),
+            "{shown}"
         );
     }
 

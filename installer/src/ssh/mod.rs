@@ -2,6 +2,8 @@
 //! command and file transfer to that host.
 //!
 //! - Auth: password, private key (optionally encrypted), or ssh-agent.
+//! - A bastion (`--bastion`, as `ssh -J`): a session to it per host, the host's own SSH
+//!   connection tunnelled through a `direct-tcpip` channel of it; both host keys are checked.
 //! - Host keys: trust on first use into an OpenSSH-format known_hosts file; a changed key is a
 //!   hard error that names the file and line.
 //! - Commands always run as root, through `sudo -S` for other users; passwords go over the
@@ -13,6 +15,7 @@
 //!   checked against the sha256 and renamed into place.
 //! - Output is capped at [`OUTPUT_CAP`] bytes per stream (head of stdout, tail of stderr).
 
+mod jump;
 mod known_hosts;
 mod remote;
 mod secret;
@@ -21,6 +24,7 @@ mod session;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use jump::{JumpHost, JumpHostError};
 pub use known_hosts::host_pattern;
 pub use remote::{quote, OUTPUT_CAP};
 pub use secret::Secret;
@@ -77,6 +81,8 @@ pub struct SshConfig {
     pub retries: u32,
     /// Uploads and file writes fail when no byte moves for this long.
     pub io_timeout: Duration,
+    /// The bastion every connection is tunnelled through (`--bastion`), when there is one.
+    pub jump: Option<JumpHost>,
 }
 
 impl SshConfig {
@@ -92,6 +98,18 @@ impl SshConfig {
             connect_timeout: Duration::from_secs(10),
             retries: 3,
             io_timeout: Duration::from_secs(60),
+            jump: None,
+        }
+    }
+
+    /// The settings of the connection to the bastion itself: its port and user, the same
+    /// login, known_hosts and limits, and no bastion of its own.
+    fn for_jump(&self, jump: &JumpHost) -> SshConfig {
+        SshConfig {
+            user: jump.user.clone().unwrap_or_else(|| self.user.clone()),
+            port: jump.port,
+            jump: None,
+            ..self.clone()
         }
     }
 

@@ -30,6 +30,11 @@ impl Session {
         let shown = display_host(host, cfg.port);
         // A bad key file or an absent agent is reported before touching the network.
         let mut credentials = Credentials::load(&cfg.auth).await?;
+        // The bastion first: its own failures (auth, host key) are reported as its own.
+        let via = match &cfg.jump {
+            None => None,
+            Some(jump) => Some(Box::pin(Session::connect(&jump.host, &cfg.for_jump(jump))).await?),
+        };
         let known = known_hosts::read(&cfg.known_hosts)
             .map_err(|e| known_hosts_error(&cfg.known_hosts, e))?;
         let config = Arc::new(client_config(&known_hosts::known_key_types(
@@ -38,7 +43,11 @@ impl Session {
         let mut attempt = 0;
         let mut handle = loop {
             attempt += 1;
-            match connect_once(host, &shown, cfg, config.clone()).await {
+            let once = match &via {
+                None => connect_once(host, &shown, cfg, config.clone()).await,
+                Some(via) => connect_via(via, host, &shown, cfg, config.clone()).await,
+            };
+            match once {
                 Ok(handle) => break handle,
                 Err(Attempt::Transient(detail)) if attempt <= cfg.retries => {
                     let wait = backoff(attempt);
@@ -46,11 +55,15 @@ impl Session {
                     tokio::time::sleep(wait).await;
                 }
                 Err(Attempt::Transient(detail)) => {
+                    let detail = match &via {
+                        None => detail,
+                        Some(via) => format!("through bastion {}: {detail}", via.host()),
+                    };
                     return Err(SshError::Connect {
                         host: shown,
                         detail,
                         attempts: attempt,
-                    })
+                    });
                 }
                 Err(Attempt::Fatal(e)) => return Err(e),
             }
@@ -91,6 +104,7 @@ impl Session {
                 sudo,
                 io_timeout: cfg.io_timeout,
                 channels: Semaphore::new(MAX_CHANNELS),
+                _via: via,
             }),
         })
     }
@@ -151,6 +165,66 @@ async fn connect_once(
         return Err(Attempt::Transient(last));
     };
     let _ = stream.set_nodelay(true);
+    handshake(stream, host, shown, cfg, config).await
+}
+
+/// The TCP leg through the bastion: a `direct-tcpip` channel from it to `host:port`.
+async fn connect_via(
+    via: &Session,
+    host: &str,
+    shown: &str,
+    cfg: &SshConfig,
+    config: Arc<client::Config>,
+) -> Result<client::Handle<Client>, Attempt> {
+    let open =
+        via.inner
+            .handle
+            .channel_open_direct_tcpip(host, u32::from(cfg.port), "127.0.0.1", 0);
+    let channel = match tokio::time::timeout(cfg.connect_timeout, open).await {
+        Ok(Ok(channel)) => channel,
+        // The bastion could not reach the host (down, refused): as a refused TCP connect.
+        Ok(Err(russh::Error::ChannelOpenFailure(russh::ChannelOpenFailure::ConnectFailed))) => {
+            return Err(Attempt::Transient(format!(
+                "the bastion cannot connect to {shown}"
+            )))
+        }
+        Ok(Err(russh::Error::ChannelOpenFailure(why))) => {
+            return Err(Attempt::Fatal(SshError::Connect {
+                host: shown.to_string(),
+                detail: format!(
+                    "bastion {} refused to forward ({why:?}): it needs AllowTcpForwarding",
+                    via.host()
+                ),
+                attempts: 1,
+            }))
+        }
+        Ok(Err(e)) => {
+            return Err(Attempt::Transient(format!(
+                "opening a tunnel on bastion {}: {e}",
+                via.host()
+            )))
+        }
+        Err(_) => {
+            return Err(Attempt::Transient(format!(
+                "the bastion's tunnel did not open within {:?}",
+                cfg.connect_timeout
+            )))
+        }
+    };
+    handshake(channel.into_stream(), host, shown, cfg, config).await
+}
+
+/// The SSH handshake over an open stream, the host key checked against known_hosts.
+async fn handshake<S>(
+    stream: S,
+    host: &str,
+    shown: &str,
+    cfg: &SshConfig,
+    config: Arc<client::Config>,
+) -> Result<client::Handle<Client>, Attempt>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let handler = Client {
         host: host.to_string(),
         port: cfg.port,

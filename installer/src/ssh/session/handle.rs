@@ -36,6 +36,8 @@ pub(super) struct Inner {
     pub(super) io_timeout: Duration,
     /// Bounds the channels open at once.
     pub(super) channels: Semaphore,
+    /// The bastion session this connection is tunnelled through, kept open as long as it is.
+    pub(super) _via: Option<Session>,
 }
 
 impl std::fmt::Debug for Session {
