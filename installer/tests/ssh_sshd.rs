@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use installer::ssh::{Auth, Secret, Session, SshConfig, SshError, UploadResult, OUTPUT_CAP};
+use installer::ssh::{
+    Auth, JumpHost, Secret, Session, SshConfig, SshError, UploadResult, OUTPUT_CAP,
+};
 use sha2::{Digest, Sha256};
 
 const SSHD: &str = "/usr/sbin/sshd";
@@ -1134,6 +1136,99 @@ async fn connect_retries_transient_failures_only() {
         session.run("echo up", T).await.unwrap().stdout_text(),
         "up\n"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_bastion_and_what_a_bastion_refuses() {
+    if !prerequisites(false) {
+        return;
+    }
+    let env = Env::new();
+    let public = std::fs::read_to_string(env.client_key.with_extension("pub")).unwrap();
+    let bastion_dir = TempDir::new();
+    let bastion = Sshd::start(&bastion_dir.0);
+    bastion.authorize("root", &public);
+    let jump = |port| JumpHost {
+        user: None,
+        host: "127.0.0.1".into(),
+        port,
+    };
+
+    // The target's connection runs inside the bastion's session: one login on each.
+    let cfg = SshConfig {
+        jump: Some(jump(bastion.port)),
+        ..env.root_key()
+    };
+    let session = Session::connect("127.0.0.1", &cfg).await.unwrap();
+    assert_eq!(
+        session.run("echo via", T).await.unwrap().stdout_text(),
+        "via\n"
+    );
+    assert_eq!(bastion.count("Accepted publickey for root"), 1);
+    assert_eq!(env.sshd.count("Accepted publickey for root"), 1);
+    // Both host keys were checked and recorded, each under its own port.
+    let known = std::fs::read_to_string(&env.known_hosts).unwrap();
+    for port in [bastion.port, env.sshd.port] {
+        assert!(known.contains(&format!("[127.0.0.1]:{port} ")), "{known}");
+    }
+    session.close().await;
+
+    // Nothing listens where the bastion is sent: its refusal, retried, then named.
+    let cfg = SshConfig {
+        jump: Some(jump(bastion.port)),
+        port: free_port(),
+        retries: 1,
+        ..env.root_key()
+    };
+    match Session::connect("127.0.0.1", &cfg).await {
+        Err(SshError::Connect {
+            detail, attempts, ..
+        }) => {
+            assert_eq!(attempts, 2);
+            assert!(
+                detail.contains("the bastion cannot connect") && detail.contains("through bastion"),
+                "{detail}"
+            );
+        }
+        other => panic!("expected Connect, got {other:?}"),
+    }
+
+    // A bastion that forwards nothing: said at once, with what it needs.
+    let closed_dir = TempDir::new();
+    let closed = Sshd::start_with(&closed_dir.0, "AllowTcpForwarding no\n");
+    closed.authorize("root", &public);
+    let cfg = SshConfig {
+        jump: Some(jump(closed.port)),
+        retries: 3,
+        ..env.root_key()
+    };
+    let err = Session::connect("127.0.0.1", &cfg).await.unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        matches!(err, SshError::Connect { attempts: 1, .. })
+            && shown.contains("AllowTcpForwarding"),
+        "{shown}"
+    );
+
+    // The bastion's own failure is reported as the bastion's.
+    let stranger = env.dir.0.join("stranger");
+    keygen(&stranger);
+    let cfg = SshConfig {
+        jump: Some(jump(bastion.port)),
+        ..env.cfg(
+            "root",
+            Auth::Key {
+                path: stranger,
+                passphrase: None,
+            },
+        )
+    };
+    match Session::connect("127.0.0.1", &cfg).await {
+        Err(SshError::Auth { host, .. }) => {
+            assert_eq!(host, format!("127.0.0.1:{}", bastion.port))
+        }
+        other => panic!("expected the bastion's Auth error, got {other:?}"),
+    }
 }
 
 /// Runs futures concurrently and returns their results in order (no extra dependency).
