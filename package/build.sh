@@ -176,10 +176,12 @@ install -m 0644 "$HERE"/kube/conf/* "$K/conf/"
 install -m 0755 "$HERE"/kube/shell/* "$K/shell/"
 printf '%s\n' "$VERSION" >"$K/VERSION"
 # Extra kubeadm flags seal-install passes (see installer/src/plan.rs): no CoreDNS image can be
-# built here, so its add-on phase is skipped and preflight's pull of it is not an error.
+# built here, so its add-on phase is skipped and preflight's pull of it is not an error (upgrade
+# apply pulls it too; its DNS step skips a cluster that has no CoreDNS ConfigMap).
 if [[ -z $FROM ]]; then
 	echo "--skip-phases=addon/coredns --ignore-preflight-errors=ImagePull" >"$K/conf/kubeadm-init.flags"
 	echo "--ignore-preflight-errors=ImagePull" >"$K/conf/kubeadm-join.flags"
+	echo "--ignore-preflight-errors=ImagePull" >"$K/conf/kubeadm-upgrade.flags"
 fi
 
 # --- images -------------------------------------------------------------------------------------

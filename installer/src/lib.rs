@@ -16,3 +16,4 @@ pub mod runs;
 pub mod shell;
 pub mod ssh;
 pub mod template;
+pub mod upgrade;

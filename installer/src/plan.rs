@@ -499,8 +499,21 @@ fn removing(cmd: &str, file: &str) -> String {
 /// a host whose name changed is still found), before those hosts are reset; masters' Node objects
 /// are deleted without a drain (their pods are static or daemon sets, and a powered-off master
 /// would hold the drain until its time limit).
+/// kubectl on a master, as the cluster's admin.
+pub(crate) const KUBECTL: &str = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
+
+/// Shell that sets `$n` to the name of the Node whose InternalIP is `ip` (empty when there is
+/// none): found by address, so a host whose name changed is still found.
+pub(crate) fn node_name_of(ip: IpAddr) -> String {
+    format!(
+        "n=$({KUBECTL} get nodes -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.status.addresses[?(@.type==\"InternalIP\")].address}}{{\"\\n\"}}{{end}}' \
+         | awk -v ip={ip} '$2 == ip {{print $1}}')",
+        ip = sh_quote(&ip.to_string())
+    )
+}
+
 pub fn delete_nodes(through: IpAddr, nodes: &[IpAddr], masters: &[IpAddr]) -> Stage {
-    let kubectl = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
+    let kubectl = KUBECTL;
     let actions = nodes
         .iter()
         .map(|ip| (ip, true))
@@ -513,10 +526,8 @@ pub fn delete_nodes(through: IpAddr, nodes: &[IpAddr], masters: &[IpAddr]) -> St
             };
             run(
                 format!(
-                    "n=$({kubectl} get nodes -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.status.addresses[?(@.type==\"InternalIP\")].address}}{{\"\\n\"}}{{end}}' \
-                     | awk -v ip={ip} '$2 == ip {{print $1}}'); \
-                     if [ -n \"$n\" ]; then {drain}{kubectl} delete node \"$n\"; fi",
-                    ip = sh_quote(&ip.to_string())
+                    "{}; if [ -n \"$n\" ]; then {drain}{kubectl} delete node \"$n\"; fi",
+                    node_name_of(*ip)
                 ),
                 // kubectl's own drain limit plus the delete: pods' grace periods run out slowly
                 // on a busy node (a real one took 123 s to drain one bare pod).

@@ -344,6 +344,7 @@ fn real_cluster_init_node_clean() {
     // SEAL_REAL_CLUSTER_FULL=1 only; the default run keeps CI within its time.
     let full = std::env::var_os("SEAL_REAL_CLUSTER_FULL").is_some();
     if full {
+        upgrade_reapplies_a_changed_package(&bed, &key, &mut printed);
         certs_renew_moves_expiry_and_restarts_the_control_plane(&bed, &key, &mut printed);
     } else {
         eprintln!("certs renew skipped: set SEAL_REAL_CLUSTER_FULL=1 to run it");
@@ -807,4 +808,162 @@ fn certs_renew_moves_expiry_and_restarts_the_control_plane(
         "kubectl --kubeconfig /etc/kubernetes/kubelet.conf get node n1 -o name",
     );
     assert_eq!(from_node.trim(), "node/n1");
+}
+
+/// `upgrade` re-applies v1.20.2 from a package whose kubelet and kubectl differ (bytes appended:
+/// an ELF binary still runs): the new binaries on both hosts, kubelet restarted on each, the node
+/// drained and back, the cluster file moved on, and a re-run finds everything done. A client on
+/// n1 asks the apiserver through the VIP every second meanwhile; with one master, the
+/// apiserver's restart by kubeadm is an outage, whose length is printed.
+fn upgrade_reapplies_a_changed_package(bed: &Bed, key: &str, printed: &mut Vec<String>) {
+    let pkg = seal_testbed::install_bed::real_package();
+    let work = bed.dir.join("upgrade-pkg");
+    let new = bed.dir.join("kube-changed.tar.gz");
+    let made = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -e; rm -rf {w}; mkdir -p {w}; tar -xzf {pkg} -C {w}; \
+             for b in kubelet kubectl; do printf 'seal-upgrade-test' >> {w}/kube/bin/$b; done; \
+             tar -C {w} -cf - kube | gzip -1 > {new}; rm -rf {w}; sha256sum {new} | cut -d' ' -f1",
+            w = work.display(),
+            pkg = pkg.display(),
+            new = new.display()
+        ))
+        .output()
+        .expect("bash");
+    assert!(made.status.success(), "{}", stderr(&made));
+    let sum = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let want_kubelet = {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "tar -xzOf {} kube/bin/kubelet | sha256sum | cut -d' ' -f1",
+                new.display()
+            ))
+            .output()
+            .expect("bash");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let new_arg = new.display().to_string();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "upgrade",
+            "--version",
+            "v1.20.2",
+            "--pkg-url",
+            new_arg.as_str(),
+            "--pkg-sha256",
+            sum.as_str(),
+            "--pk",
+            key,
+            "--connect-timeout",
+            "60",
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+
+    let dry = args(&["--dry-run"]);
+    let (out, _) = bed.run(&dry.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    let at = |s: &str| {
+        plan.find(s)
+            .unwrap_or_else(|| panic!("no {s} in the dry run:\n{plan}"))
+    };
+    assert!(
+        at("SEAL_ROLE=node bash /root/kube/shell/init.sh")
+            < at("kubeadm upgrade apply v1.20.2 --yes")
+            && at("kubeadm upgrade apply v1.20.2 --yes") < at(" drain \"$n\"")
+            && at(" drain \"$n\"") < at("kubeadm upgrade node")
+            && at("kubeadm upgrade node") < at(" uncordon \"$n\""),
+        "{plan}"
+    );
+
+    // The client through the VIP: one line per second, `SECONDS ok|fail`.
+    bed.text(
+        "n1",
+        "rm -f /tmp/upgrade-client.log; (while :; do \
+         if timeout 5 kubectl --kubeconfig /etc/kubernetes/kubelet.conf get --raw /readyz >/dev/null 2>&1; \
+         then echo \"$(date +%s) ok\"; else echo \"$(date +%s) fail\"; fi >> /tmp/upgrade-client.log; sleep 1; done) \
+         >/dev/null 2>&1 </dev/null & echo $! > /tmp/upgrade-client.pid",
+    );
+    let real = args(&[]);
+    let (out, took) = run_debug(bed, &real.iter().map(String::as_str).collect::<Vec<_>>());
+    printed.push(printed_by(&out));
+    let log = bed.text(
+        "n1",
+        "kill $(cat /tmp/upgrade-client.pid); cat /tmp/upgrade-client.log",
+    );
+    assert!(out.status.success(), "upgrade failed: {}", stderr(&out));
+    // The longest run of failures the client saw.
+    let (mut worst, mut since) = (0i64, None::<i64>);
+    for l in log.lines() {
+        let mut w = l.split_whitespace();
+        let (Some(t), Some(r)) = (w.next().and_then(|t| t.parse::<i64>().ok()), w.next()) else {
+            continue;
+        };
+        match (r, since) {
+            ("fail", None) => since = Some(t),
+            ("ok", Some(s)) => {
+                worst = worst.max(t - s);
+                since = None;
+            }
+            _ => {}
+        }
+    }
+    let oks = log.lines().filter(|l| l.ends_with(" ok")).count();
+    eprintln!(
+        "upgrade took {:.0}s; the client through the VIP: {} answers, longest outage {worst}s (one master)",
+        took.as_secs_f64(),
+        oks
+    );
+    assert!(
+        since.is_none(),
+        "the apiserver did not come back for the client:\n{log}"
+    );
+
+    for h in ["m1", "n1"] {
+        let got = bed.text(h, "sha256sum /usr/bin/kubelet | cut -d' ' -f1");
+        assert_eq!(
+            got.trim(),
+            want_kubelet,
+            "{h}: kubelet not from the new package"
+        );
+        let age: f64 = bed
+            .text(h, "ps -o etimes= -C kubelet | sort -n | head -1")
+            .trim()
+            .parse()
+            .expect("kubelet runs");
+        assert!(age < took.as_secs_f64(), "{h}: kubelet not restarted");
+        assert!(
+            bed.on(h, "grep -q '^v1.20.2-' /var/lib/seal/upgraded")
+                .status
+                .success(),
+            "{h}: no upgrade marker"
+        );
+    }
+    let node = bed.text(
+        "m1",
+        &format!("{KUBECTL} get node n1 -o jsonpath='{{.spec.unschedulable}} {{.metadata.annotations.seal-install/upgraded}}'"),
+    );
+    assert!(
+        node.starts_with(" v1.20.2-"),
+        "n1 cordoned or not marked: {node:?}"
+    );
+    both_nodes_ready(bed, "both nodes Ready after the upgrade");
+    let file = std::fs::read_to_string(bed.cluster_file()).expect("cluster file");
+    assert!(file.contains(&format!("package_sha256: {sum}")), "{file}");
+
+    // Again: every step already done, nothing drained.
+    let (out, took) = bed.run(&real.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("kubeadm upgrade apply: already done, skipped")
+            && said.contains("kubeadm upgrade node: already done, skipped"),
+        "{said}"
+    );
+    eprintln!("the re-run took {:.0}s", took.as_secs_f64());
+    let _ = std::fs::remove_file(&new);
 }

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::{
-    auth_methods, close_all, connect_all, failed, print_dry_run, unix_now, usage, AppError,
-};
+use super::{close_all, connect_each as connect, failed, print_dry_run, unix_now, usage, AppError};
 use crate::certs;
 use crate::cli::{self, CertsAction, CertsArgs, CertsLogin, Environment, RunSettings};
 use crate::cluster::{self, Cluster};
@@ -32,26 +30,6 @@ fn load(login: &CertsLogin, env: &Environment) -> Result<(Cluster, RunSettings),
     let c = cluster::load(&path).map_err(usage)?;
     let run = cli::login_settings(&login.login, &c, env).map_err(usage)?;
     Ok((c, run))
-}
-
-/// Connects to all of `hosts`; the sessions, and a line per host that could not be reached.
-async fn connect(
-    hosts: &[IpAddr],
-    run: &RunSettings,
-) -> Result<(BTreeMap<IpAddr, Session>, Vec<String>), AppError> {
-    let (methods, password) = auth_methods(&run.ssh.auth)?;
-    let progress = Progress::new(false);
-    let mut sessions = BTreeMap::new();
-    let mut failures = Vec::new();
-    for (h, r) in connect_all(hosts, run, &methods, password.as_ref(), &progress).await {
-        match r {
-            Ok(s) => {
-                sessions.insert(h, s);
-            }
-            Err(e) => failures.push(format!("{h}: {e}")),
-        }
-    }
-    Ok((sessions, failures))
 }
 
 /// Every session's certificates, listed at once; what could not be listed goes to `failures`.

@@ -7,6 +7,7 @@
 mod backup;
 mod certs;
 mod clean;
+mod upgrade;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -71,6 +72,7 @@ pub async fn run(cli: Cli, env: &Environment) -> Result<(), AppError> {
         Command::Clean(a) => clean::clean(&a, env).await,
         Command::Backup(a) => backup::backup(&a, env).await,
         Command::Certs(a) => certs::certs(&a, env).await,
+        Command::Upgrade(a) => upgrade::upgrade(&a, env).await,
         Command::Config(a) => config(&a),
     }
 }
@@ -302,6 +304,26 @@ async fn connect_and_check(
         ));
     }
     Ok(sessions)
+}
+
+/// Connects to all of `hosts`; the sessions, and a line per host that could not be reached.
+pub(super) async fn connect_each(
+    hosts: &[IpAddr],
+    run: &RunSettings,
+) -> Result<(BTreeMap<IpAddr, Session>, Vec<String>), AppError> {
+    let (methods, password) = auth_methods(&run.ssh.auth)?;
+    let progress = Progress::new(false);
+    let mut sessions = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (h, r) in connect_all(hosts, run, &methods, password.as_ref(), &progress).await {
+        match r {
+            Ok(s) => {
+                sessions.insert(h, s);
+            }
+            Err(e) => failures.push(format!("{h}: {e}")),
+        }
+    }
+    Ok((sessions, failures))
 }
 
 fn unix_now() -> i64 {

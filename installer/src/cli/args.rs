@@ -39,6 +39,9 @@ pub enum Command {
     Backup(BackupArgs),
     /// Certificates of the cluster's hosts.
     Certs(CertsArgs),
+    /// Upgrade the cluster to the version of a new package: masters one at a time, then nodes
+    /// in batches (drained, upgraded, uncordoned).
+    Upgrade(UpgradeArgs),
     /// Print a default template.
     Config(ConfigArgs),
 }
@@ -265,6 +268,27 @@ pub enum CertsAction {
 /// `seal-install certs check` and `certs renew`: the cluster file and how to log in.
 #[derive(Debug, Clone, Args)]
 pub struct CertsLogin {
+    /// Reaching the cluster.
+    #[command(flatten)]
+    pub login: ClusterLogin,
+}
+
+/// `seal-install upgrade`.
+#[derive(Debug, Clone, Args)]
+pub struct UpgradeArgs {
+    /// Kubernetes version to upgrade to, e.g. v1.21.0: the package's kubeadm must be it, at most
+    /// one minor version ahead of the cluster (the same version re-applies it).
+    #[arg(long, value_name = "vX.Y.Z")]
+    pub version: String,
+    /// The new offline package: a local path or an http(s) URL.
+    #[arg(long = "pkg-url", value_name = "PATH|URL")]
+    pub pkg_url: String,
+    /// Expected SHA-256 of the package (required for a URL).
+    #[arg(long = "pkg-sha256", value_name = "HEX")]
+    pub pkg_sha256: Option<String>,
+    /// Nodes drained and upgraded at the same time.
+    #[arg(long = "node-batch", default_value_t = 1, value_name = "N")]
+    pub node_batch: usize,
     /// Reaching the cluster.
     #[command(flatten)]
     pub login: ClusterLogin,

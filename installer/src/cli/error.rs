@@ -166,6 +166,12 @@ pub enum UsageError {
         /// What is wrong with it.
         why: crate::ssh::JumpHostError,
     },
+    /// `upgrade --version` breaks the version-skew rules.
+    #[error("upgrade --version: {0}")]
+    Skew(crate::upgrade::SkewError),
+    /// `--node-batch` is 0.
+    #[error("--node-batch 0: give at least 1")]
+    BadNodeBatch,
     /// `--parallel` is 0.
     #[error("--parallel 0: give at least 1")]
     BadParallel,

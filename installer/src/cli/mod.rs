@@ -19,16 +19,16 @@ mod validate;
 
 pub use args::{
     AuthArgs, BackupArgs, CertsAction, CertsArgs, CertsLogin, CleanArgs, Cli, ClusterLogin,
-    Command, CommonArgs, ConfigArgs, InitArgs, JoinArgs, DEFAULT_LVSCARE_IMAGE,
+    Command, CommonArgs, ConfigArgs, InitArgs, JoinArgs, UpgradeArgs, DEFAULT_LVSCARE_IMAGE,
 };
 pub use error::{UsageError, USAGE_EXIT};
 pub use settings::{
     AuthPlan, Environment, PackageSource, RunSettings, SshSettings, ValidBackup, ValidClean,
-    ValidInit, ValidJoin,
+    ValidInit, ValidJoin, ValidUpgrade,
 };
 pub use validate::{
     cluster_file_path, config_template, login_settings, validate_backup, validate_clean,
-    validate_init, validate_join,
+    validate_init, validate_join, validate_upgrade,
 };
 
 pub use crate::ssh::Secret;

@@ -194,6 +194,21 @@ pub struct ValidBackup {
     pub run: RunSettings,
 }
 
+/// A checked `upgrade`.
+#[derive(Debug, Clone)]
+pub struct ValidUpgrade {
+    /// The version to go to (allowed by the skew rules from the cluster's).
+    pub version: KubeVersion,
+    /// The new package.
+    pub package: PackageSource,
+    /// Its expected SHA-256, when given.
+    pub package_sha256: Option<String>,
+    /// Nodes at the same time (at least 1).
+    pub node_batch: usize,
+    /// SSH, dry run, cluster file.
+    pub run: RunSettings,
+}
+
 /// A checked `clean`.
 #[derive(Debug, Clone)]
 pub struct ValidClean {

@@ -8,7 +8,7 @@ use clap::CommandFactory;
 
 use super::{
     validate_init, AuthPlan, BackupArgs, CleanArgs, Cli, Command, Environment, InitArgs, JoinArgs,
-    UsageError,
+    UpgradeArgs, UsageError,
 };
 use crate::cluster::Cluster;
 
@@ -48,7 +48,7 @@ pub(crate) fn parse(args: &[&str]) -> Command {
         s.mut_arg("passwd", |a| a.env(None))
             .mut_arg("pk_passwd", |a| a.env(None))
     };
-    for sub in ["init", "join", "clean", "backup"] {
+    for sub in ["init", "join", "clean", "backup", "upgrade"] {
         cmd = cmd.mut_subcommand(sub, blind);
     }
     cmd = cmd.mut_subcommand("certs", |c| c.mut_subcommand("check", blind));
@@ -110,6 +110,15 @@ pub(crate) fn clean(args: &[&str]) -> CleanArgs {
     v.extend_from_slice(args);
     match parse(&v) {
         Command::Clean(a) => a,
+        other => panic!("{other:?}"),
+    }
+}
+
+pub(crate) fn upgrade(args: &[&str]) -> UpgradeArgs {
+    let mut v = vec!["upgrade"];
+    v.extend_from_slice(args);
+    match parse(&v) {
+        Command::Upgrade(a) => a,
         other => panic!("{other:?}"),
     }
 }

@@ -8,11 +8,12 @@ use std::time::SystemTime;
 use super::addresses::{check_hosts_against, no_duplicates, parse_hosts};
 use super::args::{
     AuthArgs, BackupArgs, CleanArgs, ClusterLogin, CommonArgs, ConfigArgs, InitArgs, JoinArgs,
+    UpgradeArgs,
 };
 use super::error::UsageError;
 use super::settings::{
     AuthPlan, Environment, PackageSource, RunSettings, SshSettings, ValidBackup, ValidClean,
-    ValidInit, ValidJoin,
+    ValidInit, ValidJoin, ValidUpgrade,
 };
 use crate::cluster::{self, Cluster};
 use crate::hosts::valid_name;
@@ -127,6 +128,65 @@ fn run_settings(
     })
 }
 
+/// `--pkg-url` and `--pkg-sha256`: a file that exists, or an http(s) URL with its sum.
+fn package_source(
+    url: &str,
+    sha256: Option<&str>,
+    env: &Environment,
+) -> Result<(PackageSource, Option<String>), UsageError> {
+    let url = url.trim();
+    let package = if url.starts_with("http://") || url.starts_with("https://") {
+        PackageSource::Url(url.to_string())
+    } else if url.contains("://") {
+        return Err(UsageError::BadUrlScheme {
+            url: url.to_string(),
+        });
+    } else {
+        PackageSource::File(PathBuf::from(url))
+    };
+    let package_sha256 = match sha256 {
+        Some(s) if !is_sha256(s.trim()) => {
+            return Err(UsageError::BadSha256 {
+                value: s.to_string(),
+            })
+        }
+        Some(s) => Some(s.trim().to_ascii_lowercase()),
+        None => None,
+    };
+    match &package {
+        PackageSource::File(p) if !(env.is_file)(p) => {
+            return Err(UsageError::MissingPackage { path: p.clone() })
+        }
+        PackageSource::Url(u) if package_sha256.is_none() => {
+            return Err(UsageError::UrlNeedsSha256 { url: u.clone() })
+        }
+        _ => {}
+    }
+    Ok((package, package_sha256))
+}
+
+/// Checks `upgrade` against the cluster file: the version (the skew rules from the cluster's),
+/// the package, the batch size, the login.
+pub fn validate_upgrade(
+    args: &UpgradeArgs,
+    cluster: &Cluster,
+    env: &Environment,
+) -> Result<ValidUpgrade, UsageError> {
+    let (version, _) = parse_version(&args.version)?;
+    crate::upgrade::check_skew(&cluster.version, &version).map_err(UsageError::Skew)?;
+    let (package, package_sha256) = package_source(&args.pkg_url, args.pkg_sha256.as_deref(), env)?;
+    if args.node_batch == 0 {
+        return Err(UsageError::BadNodeBatch);
+    }
+    Ok(ValidUpgrade {
+        version,
+        package,
+        package_sha256,
+        node_batch: args.node_batch,
+        run: login_settings(&args.login, cluster, env)?,
+    })
+}
+
 fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -180,30 +240,7 @@ pub fn validate_init(args: &InitArgs, env: &Environment) -> Result<ValidInit, Us
     let all: Vec<IpAddr> = masters.iter().chain(&nodes).copied().collect();
     check_hosts_against(&all, vip, &pod_cidr, &svc_cidr)?;
     let (version, api) = parse_version(&args.version)?;
-    let url = args.pkg_url.trim();
-    let package = if url.starts_with("http://") || url.starts_with("https://") {
-        PackageSource::Url(url.to_string())
-    } else if url.contains("://") {
-        return Err(UsageError::BadUrlScheme {
-            url: url.to_string(),
-        });
-    } else {
-        PackageSource::File(PathBuf::from(url))
-    };
-    let package_sha256 = match &args.pkg_sha256 {
-        Some(s) if !is_sha256(s.trim()) => return Err(UsageError::BadSha256 { value: s.clone() }),
-        Some(s) => Some(s.trim().to_ascii_lowercase()),
-        None => None,
-    };
-    match &package {
-        PackageSource::File(p) if !(env.is_file)(p) => {
-            return Err(UsageError::MissingPackage { path: p.clone() })
-        }
-        PackageSource::Url(u) if package_sha256.is_none() => {
-            return Err(UsageError::UrlNeedsSha256 { url: u.clone() })
-        }
-        _ => {}
-    }
+    let (package, package_sha256) = package_source(&args.pkg_url, args.pkg_sha256.as_deref(), env)?;
     if let Some(t) = &args.kubeadm_config {
         if !(env.is_file)(t) {
             return Err(UsageError::MissingTemplate { path: t.clone() });
@@ -428,6 +465,7 @@ mod tests {
     use super::*;
     use crate::cli::testing::{
         backup, clean, cluster, env, env_with, init, init_err, join, key_of, parse, refused,
+        upgrade,
     };
     use crate::cli::{Cli, Command, PackageSource, Secret, UsageError, DEFAULT_LVSCARE_IMAGE};
     use crate::kubeadm::KubeadmApi;
@@ -740,6 +778,69 @@ mod tests {
             shown.contains("--bastion \"@b1\": bad user") && shown.contains("[USER@]HOST[:PORT]"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn upgrade_follows_the_skew_rules_and_takes_the_login_from_the_cluster_file() {
+        let e = env_with(&["/root/kube1.20.5.tar.gz", "/root/.ssh/id_ed25519"]);
+        let pkg = ["--pkg-url", "/root/kube1.20.5.tar.gz"];
+        let args = |extra: &[&str]| {
+            let mut a = pkg.to_vec();
+            a.extend_from_slice(extra);
+            upgrade(&a)
+        };
+        let v = validate_upgrade(
+            &args(&["--version", "v1.20.5", "--node-batch", "3"]),
+            &cluster(),
+            &e,
+        )
+        .expect("valid");
+        assert_eq!(v.version.to_string(), "v1.20.5");
+        assert_eq!(v.node_batch, 3);
+        assert_eq!(
+            v.package,
+            PackageSource::File("/root/kube1.20.5.tar.gz".into())
+        );
+        assert_eq!(
+            key_of(&v.run.ssh.auth),
+            Some((PathBuf::from("/root/.ssh/id_ed25519"), None))
+        );
+        // The same version re-applies; one minor ahead is allowed.
+        assert!(validate_upgrade(&args(&["--version", "v1.20.2"]), &cluster(), &e).is_ok());
+        assert!(validate_upgrade(&args(&["--version", "v1.21.0"]), &cluster(), &e).is_ok());
+        let skips = refused(validate_upgrade(
+            &args(&["--version", "v1.22.1"]),
+            &cluster(),
+            &e,
+        ));
+        assert!(
+            skips
+                .to_string()
+                .starts_with("upgrade --version: v1.20.2 to v1.22.1 skips a minor version"),
+            "{skips}"
+        );
+        let down = refused(validate_upgrade(
+            &args(&["--version", "v1.19.9"]),
+            &cluster(),
+            &e,
+        ));
+        assert!(matches!(
+            down,
+            UsageError::Skew(crate::upgrade::SkewError::Downgrade { .. })
+        ));
+        assert_eq!(
+            refused(validate_upgrade(
+                &args(&["--version", "v1.20.5", "--node-batch", "0"]),
+                &cluster(),
+                &e
+            )),
+            UsageError::BadNodeBatch
+        );
+        let missing = upgrade(&["--version", "v1.20.5", "--pkg-url", "/nope.tar.gz"]);
+        assert!(matches!(
+            refused(validate_upgrade(&missing, &cluster(), &e)),
+            UsageError::MissingPackage { .. }
+        ));
     }
 
     #[test]
