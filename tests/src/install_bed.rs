@@ -217,10 +217,30 @@ impl Bed {
         }
     }
 
+    /// Copies the local file `local` to `remote` on host `name` (through the witness ssh).
+    pub fn put(&self, name: &str, local: &Path, remote: &str) {
+        let file = fs::File::open(local).expect("the file to copy");
+        let out = self
+            .ssh(name)
+            .arg(format!("cat > '{remote}'"))
+            .stdin(file)
+            .output()
+            .expect("ssh");
+        assert!(
+            out.status.success(),
+            "copy to {name}:{remote}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn on_once(&self, name: &str, cmd: &str) -> Output {
-        self.lan
-            .command("ssh")
-            .arg("-i")
+        self.ssh(name).arg(cmd).output().expect("ssh")
+    }
+
+    /// The witness ssh client to `name`, all options set, the command still to add.
+    fn ssh(&self, name: &str) -> Command {
+        let mut c = self.lan.command("ssh");
+        c.arg("-i")
             .arg(&self.key)
             .arg("-o")
             .arg(format!(
@@ -246,10 +266,8 @@ impl Bed {
                 "-o",
                 "ServerAliveCountMax=8",
             ])
-            .arg(format!("root@{}", self.ip(name)))
-            .arg(cmd)
-            .output()
-            .expect("ssh")
+            .arg(format!("root@{}", self.ip(name)));
+        c
     }
 
     /// stdout of a command that must succeed on `name`.

@@ -284,6 +284,10 @@ fn real_cluster_init_node_clean() {
         .status
         .success());
 
+    if full("restore") {
+        restore_brings_back_the_snapshot(&bed, &snap);
+    }
+
     // certs check: every certificate on both hosts, etcd's and kubelet's included; what kubeadm
     // made lives 99 years (the patch); the apiserver's expiry is openssl's.
     let (out, _) = bed.run(&["certs", "check", "--pk", &key, "--connect-timeout", "60"]);
@@ -459,7 +463,7 @@ fn real_cluster_init_node_clean() {
     eprintln!("total {:.0}s", t0.elapsed().as_secs_f64());
 }
 
-/// Whether the slow `phase` (upgrade, renew, pods, rejoin) runs: SEAL_REAL_CLUSTER_FULL=1 runs
+/// Whether the slow `phase` (restore, upgrade, renew, pods, rejoin) runs: SEAL_REAL_CLUSTER_FULL=1 runs
 /// them all, a comma list only those named; unset, none (CI's time cannot carry them).
 fn full(phase: &str) -> bool {
     let set = std::env::var("SEAL_REAL_CLUSTER_FULL").unwrap_or_default();
@@ -973,4 +977,45 @@ fn upgrade_reapplies_a_changed_package(bed: &Bed, key: &str, printed: &mut Vec<S
     );
     eprintln!("the re-run took {:.0}s", took.as_secs_f64());
     let _ = std::fs::remove_file(&new);
+}
+
+/// The README's restore: the package's `restore-etcd.sh` on the master with the snapshot just
+/// taken. What was made after the backup is gone, what the snapshot holds is back, the old data
+/// is kept aside, and the cluster serves again, the node's kubelet included.
+fn restore_brings_back_the_snapshot(bed: &Bed, snap: &std::path::Path) {
+    bed.text(
+        "m1",
+        &format!("{KUBECTL} create configmap after-backup -n default"),
+    );
+    bed.put("m1", snap, "/root/etcd-restore.db");
+    let started = Instant::now();
+    let out = bed.on(
+        "m1",
+        "bash /root/kube/shell/restore-etcd.sh /root/etcd-restore.db",
+    );
+    eprintln!(
+        "restore-etcd.sh took {:.0}s:\n{}{}",
+        started.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    assert!(out.status.success(), "restore failed");
+    let gone = bed.on(
+        "m1",
+        &format!("{KUBECTL} get configmap after-backup -n default"),
+    );
+    assert!(
+        !gone.status.success(),
+        "made after the backup, still there after the restore"
+    );
+    bed.text("m1", &format!("{KUBECTL} get pod probe -n default"));
+    let aside = bed.text("m1", "ls -d /var/lib/etcd.before-restore-* && test ! -e /etc/kubernetes/seal-restore && echo clean");
+    assert!(aside.contains("clean"), "{aside}");
+    both_nodes_ready(bed, "both nodes Ready after the restore");
+    let from_node = bed.text(
+        "n1",
+        "kubectl --kubeconfig /etc/kubernetes/kubelet.conf get node n1 -o name",
+    );
+    assert_eq!(from_node.trim(), "node/n1");
+    bed.text("m1", "rm -f /root/etcd-restore.db");
 }
