@@ -125,7 +125,20 @@ fn real_cluster_init_node_clean() {
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     // With the installer's debug log on: the secrets check below reads all of it.
     let (out, took) = run_debug(&bed, &argv);
-    assert!(out.status.success(), "init failed: {}", stderr(&out));
+    if !out.status.success() {
+        let diag = bed.on(
+            "m1",
+            "crictl -r unix:///run/containerd/containerd.sock ps -a 2>&1; \
+             for c in $(crictl -r unix:///run/containerd/containerd.sock ps -a -q 2>/dev/null | head -8); do \
+             echo \"--- $c\"; crictl -r unix:///run/containerd/containerd.sock logs --tail 15 $c 2>&1; done; \
+             journalctl -u kubelet --no-pager -n 40 2>&1; free -m; uptime",
+        );
+        panic!(
+            "init failed: {}\n--- diagnostics on m1 ---\n{}",
+            stderr(&out),
+            String::from_utf8_lossy(&diag.stdout)
+        );
+    }
     let mut printed = vec![printed_by(&out)];
     eprintln!(
         "seal-install init (1 + 1, real package) took {:.0}s",
