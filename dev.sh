@@ -3,6 +3,8 @@
 #   ./dev.sh demo   build lvscare and run its failover demo in the real-kernel test bed
 #   ./dev.sh test   install what the tests need, build, and run every test (lvscare's fuzz
 #                   targets included, 60 s each: FUZZ_SECONDS changes that)
+#   ./dev.sh test-real   the real-cluster test alone (35-60 min, not in CI); with
+#                   SEAL_REAL_CLUSTER_FULL=1 (or a list of its phases) its slow phases too
 # Both install their Debian packages first when run as root (apt-get update, then install).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -68,8 +70,14 @@ case "${1:-}" in
          END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
     exit "$rc"
     ;;
+  test-real)
+    deps
+    pkg=$(./package/build.sh --install-deps | tail -n1)
+    cargo build --workspace --all-targets
+    SEAL_REAL_CLUSTER=1 SEAL_PACKAGE=$pkg exec cargo test -p seal-testbed --test real_cluster -- --nocapture
+    ;;
   *)
-    sed -n '2,5p' "$0" >&2
+    sed -n '2,7p' "$0" >&2
     exit 2
     ;;
 esac

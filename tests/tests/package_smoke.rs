@@ -1,7 +1,8 @@
 //! The real offline package on one real host (a systemd VM), without a cluster: `init.sh`
 //! starts containerd and imports a node's images, then, as a master, every image, the package's crictl answers what kubeadm asks of
 //! it (`info`, `images`, `inspecti`, `pods -q`), iptables runs from the package, and `clean.sh`
-//! takes everything away again. Real programs throughout; nothing is a double.
+//! takes everything away again; the lvscare image runs under containerd and programs the host's
+//! IPVS. Real programs throughout; nothing is a double.
 
 use seal_testbed::install_bed::real_package;
 use seal_testbed::{kernel_or_skip, Vm, VmSpec};
@@ -36,6 +37,17 @@ $C inspecti k8s.gcr.io/coredns:1.7.0 >/dev/null 2>&1 && fail "inspecti of an abs
 $C ps -a -q
 iptables --version || fail "iptables"
 conntrack --version || fail "conntrack"
+# lvscare's image runs under the package's runtime and programs this host's IPVS, as its static
+# pod does on a node (one --run-once pass; the VIP's link and service are its own).
+lv=$(awk '/lvscare/ {print $1}' /root/kube/images/images.list)
+[ -n "$lv" ] || fail "no lvscare image in images.list"
+# A "master" on a dummy link: lvscare wants a route to every real server.
+ip link add smoke type dummy && ip addr add 10.0.2.15/24 dev smoke && ip link set smoke up || fail "dummy link"
+ctr -n k8s.io run --rm --net-host --privileged --mount type=bind,src=/lib/modules,dst=/lib/modules,options=rbind:ro \
+  "$lv" lvscare-smoke /usr/bin/lvscare care --vs 10.103.97.2:6443 --rs 10.0.2.15:6443 --run-once || fail "the lvscare image did not run"
+ipvsadm -Ln | grep -q "10.103.97.2:6443" || fail "lvscare's image made no virtual server: $(ipvsadm -Ln)"
+ipvsadm -Ln | grep -q "10.0.2.15:6443" || fail "lvscare's image left the master out: $(ipvsadm -Ln)"
+ipvsadm -C; ip link del lvscare; ip link del smoke
 # A pull is refused on loopback, never sent out.
 out=$($C pull k8s.gcr.io/coredns:1.7.0 2>&1) && fail "pull succeeded"
 echo "$out" | grep -q "127.0.0.1:1" || fail "pull not sent to the refusing mirror: $out"

@@ -4,8 +4,11 @@
 //! witnesses are kubectl (on the master and, through lvscare's VIP, on the node), crictl,
 //! ipvsadm and the system ssh client.
 //!
+//! Runs on request only (`./dev.sh test-real`, or SEAL_REAL_CLUSTER=1): it takes 35-60 minutes
+//! on two emulated cores, which CI's time cannot carry beside the rest.
+//!
 //! One master (2 vCPUs, as kubeadm's preflight requires of a control plane) and one node
-//! (1 vCPU): what two emulated cores carry in CI. `init` builds m1 + n1 from the installer's
+//! (1 vCPU): what two emulated cores carry. `init` builds m1 + n1 from the installer's
 //! template with relaxed leader election (`--kubeadm-config`), then `backup` and `certs check`;
 //! n1 is cleaned (drained, deleted, nothing left). With SEAL_REAL_CLUSTER_FULL=1 (about half an
 //! hour more; or a comma list of the phases wanted), also `upgrade` re-applying a changed
@@ -81,6 +84,15 @@ fn pods(bed: &Bed) -> String {
 
 #[test]
 fn real_cluster_init_node_clean() {
+    // Half an hour and more under TCG (kubeadm init alone takes 10-15 min on two emulated
+    // cores): too long for CI beside everything else, so it runs on request (`./dev.sh
+    // test-real`); CI's real-package test is package_smoke.rs.
+    if std::env::var_os("SEAL_REAL_CLUSTER").is_none()
+        && std::env::var_os("SEAL_REAL_CLUSTER_FULL").is_none()
+    {
+        eprintln!("real_cluster_init_node_clean skipped: run ./dev.sh test-real (or set SEAL_REAL_CLUSTER=1)");
+        return;
+    }
     let t0 = Instant::now();
     let shapes = [
         HostShape {
