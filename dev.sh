@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 # member-removal test, and g++, which builds libFuzzer for lvscare's fuzz targets.
 PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils iproute2 ipvsadm openssh-server
   openssh-client sudo curl openssl python3 nftables procps golang-go golang-github-modern-go-reflect2-dev rsync patch
-  make dpkg-dev binutils util-linux gcc g++ etcd-client etcd-server"
+  make dpkg-dev binutils util-linux gcc g++ etcd-client etcd-server python3-prometheus-client"
 
 deps() {
   if [ "$(id -u)" != 0 ]; then

@@ -1,18 +1,22 @@
 //! The lvscare daemon: one probe task per master, and a loop that reconciles everything lvscare
 //! owns on every tick and at once on a health change, then aborts the node's connections to a
-//! master that went Down (`conns`, on a blocking thread). Logs state changes once, never per tick.
+//! master that went Down (`conns`). Every kernel call runs on a blocking thread, so a slow
+//! kernel never holds up the probes sharing the runtime thread. Logs state changes once, never
+//! per tick; records its events in [`Metrics`], served with `/healthz` on `--metrics-addr`, and
+//! pings systemd's watchdog after each completed pass.
 
 use crate::config::{CareConfig, TlsVerify};
 use crate::conns::{self, AbortError, AbortReport, PendingAborts};
 use crate::health::{Health, HealthTracker};
-use crate::node::{Node, NodeError};
+use crate::metrics::{self, Liveness, Metrics};
+use crate::node::{self, Node, NodeError, VipChange};
 use crate::probe::{self, ProbeConfig, ProbeError, ProbeFailure, Prober, TlsMode};
-use crate::reconcile::Reconciler;
+use crate::reconcile::{Plan, Reconciler};
 use crate::schedule::ProbeSchedule;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -40,8 +44,8 @@ pub fn probe_config(cfg: &CareConfig) -> Result<ProbeConfig, ProbeError> {
 pub fn run_once(cfg: &CareConfig) -> Result<(), NodeError> {
     let mut node = Node::open()?;
     let source = node.source_ip(cfg)?;
-    for line in node.ensure_vip(cfg, source)? {
-        info!("{line}");
+    for change in node.ensure_vip(cfg, source)? {
+        info!("{}", change.line);
     }
     let all_up = cfg.real_servers.iter().map(|s| (*s, Health::Up)).collect();
     let (_, done) =
@@ -70,7 +74,14 @@ pub fn clean(cfg: &CareConfig) -> Result<(), NodeError> {
 struct OnceLog(Option<String>);
 
 impl OnceLog {
-    fn result<T>(&mut self, what: &str, r: Result<T, NodeError>) -> Option<T> {
+    /// The value of `r`, or `None` with the error logged (once) and counted under `task`.
+    fn result<T>(
+        &mut self,
+        what: &str,
+        task: &'static str,
+        metrics: &Metrics,
+        r: Result<T, NodeError>,
+    ) -> Option<T> {
         match r {
             Ok(v) => {
                 if self.0.take().is_some() {
@@ -79,6 +90,7 @@ impl OnceLog {
                 Some(v)
             }
             Err(e) => {
+                metrics.kernel_error(task);
                 let msg = e.to_string();
                 if self.0.as_deref() != Some(msg.as_str()) {
                     error!("{what} failed: {msg} (retrying every tick; logged again only if it changes)");
@@ -90,10 +102,62 @@ impl OnceLog {
     }
 }
 
+/// What the loop keeps at the kernel between passes; moved onto a blocking thread for each.
+struct Kernel {
+    node: Node,
+    reconciler: Reconciler,
+}
+
+/// What one pass at the kernel found and did.
+struct PassOutcome {
+    source: Result<IpAddr, NodeError>,
+    /// `None` while no source address has ever been found.
+    vip: Option<Result<Vec<VipChange>, NodeError>>,
+    service: Result<(Plan, Vec<String>), NodeError>,
+}
+
+/// One pass: the source address, the VIP and its link, then the service. Blocking.
+fn kernel_pass(
+    k: &mut Kernel,
+    cfg: &CareConfig,
+    known_source: Option<IpAddr>,
+    backends: Vec<(SocketAddr, Health)>,
+    setup: bool,
+) -> PassOutcome {
+    let source = k.node.source_ip(cfg);
+    let vip = match &source {
+        Ok(s) => Some(*s),
+        Err(_) => known_source,
+    }
+    .map(|s| k.node.ensure_vip(cfg, s));
+    let service = k
+        .node
+        .ensure_service(cfg, backends, &mut k.reconciler, Instant::now(), setup);
+    PassOutcome {
+        source,
+        vip,
+        service,
+    }
+}
+
 /// The daemon: runs until SIGTERM or SIGINT, then returns leaving the rules in place so traffic
 /// keeps flowing across restarts and upgrades.
 pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeError> {
-    let mut node = Node::open()?;
+    let cfg = Arc::new(cfg);
+    let mut kernel = Kernel {
+        node: Node::open()?,
+        reconciler: Reconciler::new(),
+    };
+    let metrics = Arc::new(Metrics::new(&cfg.real_servers));
+    let liveness = Arc::new(Liveness::new(metrics::stall_limit(cfg.interval)));
+    if let Some(addr) = cfg.metrics_addr {
+        let listener = metrics::bind(addr)?;
+        tokio::spawn(metrics::serve(listener, metrics.clone(), liveness.clone()));
+        info!("serving /metrics and /healthz on http://{addr}");
+    }
+    let mut watchdog_usec = 0;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
+
     let probe_cfg = Arc::new(probe_cfg);
     let (tx, mut rx) = mpsc::channel::<(SocketAddr, Result<(), ProbeFailure>)>(64);
     for &addr in &cfg.real_servers {
@@ -102,18 +166,20 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
             Prober::new(addr, probe_cfg.clone()),
             schedule,
             tx.clone(),
+            metrics.clone(),
         ));
     }
     drop(tx);
 
     let mut health = HealthTracker::new(cfg.real_servers.iter().copied(), cfg.rise, cfg.fall);
-    let mut reconciler = Reconciler::new();
     let mut last_failure: HashMap<SocketAddr, ProbeFailure> = HashMap::new();
     let (mut vip_log, mut svc_log, mut src_log) =
         (OnceLog::default(), OnceLog::default(), OnceLog::default());
     let mut source = None;
     let mut fail_open = false;
     let mut setup = true;
+    // A health change since the last applied plan: its real-server changes are not repairs.
+    let mut health_changed = false;
     let mut pending_aborts = PendingAborts::new();
     let (abort_tx, mut abort_rx) = mpsc::channel::<AbortEvent>(16);
     let mut abort_log = AbortLog::default();
@@ -145,6 +211,8 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
                     last_failure.insert(addr, f);
                 }
                 let Some(t) = health.record(addr, ok) else { continue };
+                metrics.transition(addr, t.to);
+                health_changed = true;
                 match t.to {
                     Health::Down => {
                         let why = last_failure.get(&addr).map(|f| f.to_string()).unwrap_or_default();
@@ -159,39 +227,56 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
                 // Act on the change now rather than at the next tick.
             }
             Some(event) = abort_rx.recv() => {
-                abort_log.report(event);
+                abort_log.report(event, &metrics);
                 continue;
             }
             _ = sigterm.recv() => { info!("SIGTERM: exiting, rules left in place"); return Ok(()); }
             _ = sigint.recv() => { info!("SIGINT: exiting, rules left in place"); return Ok(()); }
         }
 
-        let now_source = src_log.result("finding the node's source address", node.source_ip(&cfg));
-        if let Some(s) = now_source {
+        let (job_cfg, backends, known) = (cfg.clone(), health.snapshot(), source);
+        let (k, pass) = tokio::task::spawn_blocking(move || {
+            let pass = kernel_pass(&mut kernel, &job_cfg, known, backends, setup);
+            (kernel, pass)
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))?;
+        kernel = k;
+
+        let src = "finding the node's source address";
+        if let Some(s) = src_log.result(src, "source", &metrics, pass.source) {
             if source.is_some_and(|old| old != s) {
                 info!("node source address changed to {s}");
             }
             source = Some(s);
         }
-        if let Some(s) = source {
-            if let Some(changes) = vip_log.result("setting up the VIP", node.ensure_vip(&cfg, s)) {
-                for c in changes {
-                    info!("{c}");
+        if let Some(r) = pass.vip {
+            for c in vip_log
+                .result("setting up the VIP", "vip", &metrics, r)
+                .unwrap_or_default()
+            {
+                if c.is_repair(setup) {
+                    metrics.repaired(c.object);
                 }
+                info!("{}", c.line);
             }
         }
-        let backends = health.snapshot();
-        let r = node.ensure_service(&cfg, backends, &mut reconciler, Instant::now(), setup);
-        if let Some((plan, done)) = svc_log.result("reconciling the IPVS service", r) {
-            for line in done {
+        let svc = "reconciling the IPVS service";
+        if let Some((plan, done)) = svc_log.result(svc, "service", &metrics, pass.service) {
+            for (op, line) in plan.ops.iter().zip(done) {
+                if let Some(object) = node::ipvs_repair(op, setup, health_changed) {
+                    metrics.repaired(object);
+                }
                 info!("{line}");
             }
+            health_changed = false;
             // The master now takes no new connections: its clients reconnect elsewhere.
             for master in pending_aborts.take(plan.fail_open) {
                 spawn_abort(cfg.vip, master, abort_tx.clone());
             }
             if plan.fail_open != fail_open {
                 fail_open = plan.fail_open;
+                metrics.set_fail_open(fail_open);
                 if fail_open {
                     warn!("every master is down: keeping all of them in (fail open), since an empty service is a sure outage");
                 } else {
@@ -203,6 +288,14 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
                 // Tell systemd (Type=notify) we are serving; harmless elsewhere.
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             }
+        }
+        // The pass completed (whatever the kernel answered): the loop is alive.
+        liveness.beat();
+        if let Ok(t) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+            metrics.pass_done(t.as_secs_f64());
+        }
+        if watchdog {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
         }
     }
 }
@@ -250,7 +343,7 @@ struct AbortLog {
 }
 
 impl AbortLog {
-    fn report(&mut self, event: AbortEvent) {
+    fn report(&mut self, event: AbortEvent, metrics: &Metrics) {
         let (master, result) = match event {
             AbortEvent::Checked(Ok(())) => return,
             AbortEvent::Checked(Err(e)) => {
@@ -261,6 +354,7 @@ impl AbortLog {
         };
         match result {
             Ok(r) => {
+                metrics.aborted(master, r.aborted as u64);
                 let mut line = format!(
                     "{master} down: aborted {} established connections",
                     r.aborted
@@ -304,10 +398,20 @@ async fn probe_loop(
     mut prober: Prober,
     mut schedule: ProbeSchedule,
     tx: mpsc::Sender<(SocketAddr, Result<(), ProbeFailure>)>,
+    metrics: Arc<Metrics>,
 ) {
+    let mut failures = 0u32;
     loop {
+        let started = Instant::now();
         let result = prober.probe().await;
-        let next = schedule.after(result.is_ok(), Instant::now());
+        let now = Instant::now();
+        failures = if result.is_ok() {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
+        metrics.probe(prober.target(), now - started, failures);
+        let next = schedule.after(result.is_ok(), now);
         if tx.send((prober.target(), result)).await.is_err() {
             return;
         }

@@ -8,6 +8,7 @@ pub mod health;
 pub mod ipvs;
 pub mod link;
 pub mod manifest;
+pub mod metrics;
 pub mod node;
 pub mod probe;
 pub mod reconcile;

@@ -2,6 +2,7 @@
 
 use crate::config::ManifestConfig;
 use crate::config::TlsVerify;
+use std::net::{IpAddr, SocketAddr};
 
 mod args;
 
@@ -21,6 +22,23 @@ fn quote(s: &str) -> String {
     out
 }
 
+/// kubelet restarts lvscare when `/healthz` says its loop is stuck. The pod shares the host's
+/// network, so kubelet reaches the address lvscare listens on; a wildcard one by loopback.
+fn liveness_probe(addr: SocketAddr) -> String {
+    let host = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        IpAddr::V6(ip) if ip.is_unspecified() => "::1".to_string(),
+        ip => ip.to_string(),
+    };
+    format!(
+        "    livenessProbe:\n      httpGet:\n        host: {}\n        port: {}\n        path: /healthz\n      \
+         initialDelaySeconds: 10\n      periodSeconds: 10\n      timeoutSeconds: 5\n      \
+         failureThreshold: 3\n",
+        quote(&host),
+        addr.port()
+    )
+}
+
 /// Renders the static pod: host network, privileged (IPVS and links need CAP_NET_ADMIN; loading
 /// ip_vs needs the host's modules, mounted read-only), and the same `care` arguments. A
 /// `--ca-file` is mounted read-only at the same path: the container sees nothing of the host's
@@ -38,6 +56,11 @@ pub fn render(cfg: &ManifestConfig) -> String {
         mounts = format!("    - name: ca-file\n      mountPath: {ca}\n      readOnly: true\n");
         volumes = format!("  - name: ca-file\n    hostPath:\n      path: {ca}\n      type: File\n");
     }
+    let probe = cfg
+        .care
+        .metrics_addr
+        .map(liveness_probe)
+        .unwrap_or_default();
     format!(
         r#"apiVersion: v1
 kind: Pod
@@ -57,7 +80,7 @@ spec:
     command:
     - /usr/bin/lvscare
     args:
-{args}    securityContext:
+{args}{probe}    securityContext:
       privileged: true
     resources:
       requests:
@@ -170,6 +193,25 @@ mod tests {
         let plain: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(&manifest(&["--health-insecure-skip-verify"])).unwrap();
         assert_eq!(plain["spec"]["volumes"].as_sequence().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn metrics_bring_a_liveness_probe() {
+        let m = manifest(&["--metrics-addr", "0.0.0.0:9102"]);
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&m).expect("YAML");
+        let probe = &doc["spec"]["containers"][0]["livenessProbe"]["httpGet"];
+        assert_eq!(probe["host"], "127.0.0.1", "{m}");
+        assert_eq!(probe["port"], 9102);
+        assert_eq!(probe["path"], "/healthz");
+        let m = manifest(&["--metrics-addr", "[fd00::9]:9102"]);
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&m).expect("YAML");
+        assert_eq!(
+            doc["spec"]["containers"][0]["livenessProbe"]["httpGet"]["host"],
+            "fd00::9"
+        );
+        // Without metrics, nothing to probe.
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&manifest(&[])).unwrap();
+        assert!(doc["spec"]["containers"][0]["livenessProbe"].is_null());
     }
 
     #[test]

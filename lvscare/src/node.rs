@@ -18,6 +18,54 @@ pub const SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.vs.expire_quiescent_template", "1"),
 ];
 
+/// A kernel object lvscare owns, as named in logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Object {
+    /// lvscare's IPVS virtual service.
+    Service,
+    /// A real server of that service.
+    RealServer,
+    /// The dummy interface.
+    Interface,
+    /// The VIP address on it.
+    Address,
+    /// The VIP's local route and its source.
+    Route,
+    /// One of the sysctls lvscare sets.
+    Sysctl,
+}
+
+/// One thing [`Node::ensure_vip`] had to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipChange {
+    /// What was changed.
+    pub object: Object,
+    /// It was missing (rather than present and wrong).
+    pub created: bool,
+    /// One line for the log.
+    pub line: String,
+}
+
+impl VipChange {
+    /// Undid someone else's change: anything wrong, and anything missing after lvscare's
+    /// first pass.
+    pub fn is_repair(&self, setup: bool) -> bool {
+        !self.created || !setup
+    }
+}
+
+/// The object an applied IPVS operation repaired, if it was a repair: after the first pass, a
+/// service change always is, and a real server added or reset is when no health change asked
+/// for it. Deletions are not counted: a drained server's end looks the same as a foreign one's.
+pub fn ipvs_repair(op: &Op, setup: bool, health_changed: bool) -> Option<Object> {
+    match op {
+        _ if setup => None,
+        Op::AddService(_) | Op::UpdateService(_) => Some(Object::Service),
+        Op::AddDest(_) | Op::UpdateDest(_) if !health_changed => Some(Object::RealServer),
+        _ => None,
+    }
+}
+
 /// A failure at the kernel edge.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -39,6 +87,12 @@ pub enum NodeError {
     /// Signal handlers could not be installed.
     #[error("installing signal handlers: {0}")]
     Signal(String),
+    /// The metrics endpoint could not be opened.
+    #[error("{0}")]
+    Metrics(#[from] crate::metrics::ServeError),
+    /// A blocking task at the kernel ended abnormally.
+    #[error("the kernel task ended abnormally: {0}")]
+    Task(String),
 }
 
 /// Open netlink sockets to the kernel: IPVS (generic netlink) and rtnetlink.
@@ -88,38 +142,54 @@ impl Node {
         }
     }
 
-    /// Ensures the dummy link, the VIP on it, its route source and the sysctls; returns one
-    /// human-readable line per thing it had to create or repair.
+    /// Ensures the dummy link, the VIP on it, its route source and the sysctls; returns each
+    /// thing it had to create or repair.
     pub fn ensure_vip(
         &mut self,
         cfg: &CareConfig,
         source: IpAddr,
-    ) -> Result<Vec<String>, NodeError> {
+    ) -> Result<Vec<VipChange>, NodeError> {
         let mut changes = Vec::new();
         let vip = cfg.vip.ip();
         let (ifindex, c) = self.links.ensure_dummy(&cfg.iface)?;
-        note(&mut changes, &format!("interface {}", cfg.iface), c);
+        note(
+            &mut changes,
+            Object::Interface,
+            &format!("interface {}", cfg.iface),
+            c,
+        );
         let address = self.links.ensure_address(ifindex, vip)?;
         let fresh = matches!(address, Changed::Created);
         note(
             &mut changes,
+            Object::Address,
             &format!("address {vip} on {}", cfg.iface),
             address,
         );
         let route = self.links.ensure_local_route_src(ifindex, vip, source)?;
         if fresh && route.is_change() {
-            // A new address always comes with the kernel's route (source = VIP): setting ours is setup, not a repair.
-            changes.push(format!("set source {source} on the local route of {vip}"));
+            // A new address always comes with the kernel's route (source = VIP): setting ours
+            // is part of making the address, not a repair of its own.
+            changes.push(VipChange {
+                object: Object::Address,
+                created: true,
+                line: format!("set source {source} on the local route of {vip}"),
+            });
         } else {
             note(
                 &mut changes,
+                Object::Route,
                 &format!("local route of {vip} (source {source})"),
                 route,
             );
         }
         for (key, value) in SYSCTLS {
             if sysctl::ensure(key, value)? {
-                changes.push(format!("set {key}={value}"));
+                changes.push(VipChange {
+                    object: Object::Sysctl,
+                    created: true,
+                    line: format!("set {key}={value}"),
+                });
             }
         }
         Ok(changes)
@@ -192,12 +262,17 @@ impl Node {
     }
 }
 
-fn note(changes: &mut Vec<String>, what: &str, c: Changed) {
-    match c {
-        Changed::No => {}
-        Changed::Created => changes.push(format!("created {what}")),
-        Changed::Repaired(why) => changes.push(format!("repaired {what}: {why}")),
-    }
+fn note(changes: &mut Vec<VipChange>, object: Object, what: &str, c: Changed) {
+    let (created, line) = match c {
+        Changed::No => return,
+        Changed::Created => (true, format!("created {what}")),
+        Changed::Repaired(why) => (false, format!("repaired {what}: {why}")),
+    };
+    changes.push(VipChange {
+        object,
+        created,
+        line,
+    });
 }
 
 /// One log line for an applied operation.
@@ -220,5 +295,45 @@ fn describe(op: &Op, setup: bool) -> String {
         }
         Op::UpdateDest(d) => format!("real server {} set to weight {}", d.addr, d.weight),
         Op::DeleteDest(addr) => format!("removed real server {addr}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipvs::{Destination, Protocol, Service, ServiceKey};
+
+    #[test]
+    fn repairs_are_what_nobody_asked_for() {
+        let addr: SocketAddr = "192.168.0.2:6443".parse().unwrap();
+        let key = ServiceKey {
+            addr: "10.103.97.2:6443".parse().unwrap(),
+            protocol: Protocol::Tcp,
+        };
+        let add_service = Op::AddService(Service::new(key, "rr"));
+        let add_dest = Op::AddDest(Destination::masq(addr, 1));
+        // lvscare's first pass creates everything: nothing is a repair.
+        assert_eq!(ipvs_repair(&add_service, true, false), None);
+        assert_eq!(ipvs_repair(&add_dest, true, false), None);
+        assert_eq!(
+            ipvs_repair(&add_service, false, true),
+            Some(Object::Service)
+        );
+        // A server back after a health change is the health change, not a repair.
+        assert_eq!(ipvs_repair(&add_dest, false, true), None);
+        assert_eq!(
+            ipvs_repair(&add_dest, false, false),
+            Some(Object::RealServer)
+        );
+        assert_eq!(ipvs_repair(&Op::DeleteDest(addr), false, false), None);
+
+        let made = |created| VipChange {
+            object: Object::Interface,
+            created,
+            line: String::new(),
+        };
+        assert!(!made(true).is_repair(true));
+        assert!(made(true).is_repair(false));
+        assert!(made(false).is_repair(true));
     }
 }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod install_bed;
 pub mod kernel;
 pub mod lan;
+pub mod openmetrics;
 pub mod vm;
 
 pub use error::Error;

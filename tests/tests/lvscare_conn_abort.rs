@@ -8,7 +8,7 @@
 //!    says so once and the client stalls for its own 5 s timeout — the control for case 1;
 //! 4. planned removal (lvscare restarted without that master): nothing aborted.
 
-use seal_testbed::{kernel_or_skip, project_binary, Vm, VmSpec};
+use seal_testbed::{kernel_or_skip, openmetrics, project_binary, Vm, VmSpec};
 use std::fs;
 use std::time::Duration;
 
@@ -28,7 +28,8 @@ ip_of() { cat "$FAKE_DIR/$1/ip"; }
 
 grep -q '^tcp_diag ' /proc/modules && die "tcp_diag loaded before lvscare ran"
 start_lvscare() { $LV care --vs $VS "$@" --ca-file $FAKE_DIR/ca.crt >> $R/$LOG 2>&1 & LVPID=$!; }
-LOG=lvscare.log start_lvscare --rs 192.168.0.2:6443 --rs 192.168.0.3:6443 --rs 192.168.0.4:6443
+LOG=lvscare.log start_lvscare --rs 192.168.0.2:6443 --rs 192.168.0.3:6443 --rs 192.168.0.4:6443 \
+  --metrics-addr 127.0.0.1:9102
 # The node process: one kept-alive connection, a request every 100 ms, 5 s request timeout.
 # Started with lvscare (python's start-up is slow under emulation); it retries until the VIP works.
 python3 /seal/keepalive-client.py $VIP 6443 $FAKE_DIR/ca.crt 0.1 5 /tmp/stop-client > $R/client.log 2>&1 &
@@ -61,6 +62,7 @@ case_ blackhole fake_blackhole
 fake_unblackhole "$(broken blackhole)"
 case_ kill fake_kill
 fake_launch "$(broken kill)"
+curl -sS --max-time 3 http://127.0.0.1:9102/metrics > $R/metrics-after-kill
 
 # A node without TCP socket diagnostics: the modules unloaded and made unloadable.
 printf 'install inet_diag /bin/false\ninstall tcp_diag /bin/false\n' > /etc/modprobe.d/seal-no-diag.conf
@@ -276,6 +278,27 @@ fn established_connections_to_a_down_master_are_aborted() {
             );
         }
     }
+
+    // The metrics count what the log says was aborted (every abort happened before the scrape).
+    let logged: f64 = log
+        .lines()
+        .filter_map(|l| {
+            l.split_once("down: aborted ")?
+                .1
+                .split(' ')
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .sum();
+    let samples = openmetrics::parse(&read("metrics-after-kill"));
+    let counted: f64 = samples
+        .iter()
+        .filter(|(k, _)| k.starts_with("lvscare_connections_aborted_total{"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(logged >= 1.0, "{context}");
+    assert_eq!(counted, logged, "{}", read("metrics-after-kill"));
 
     // 3. No tcp_diag: said once, nothing aborted, the client waits for its own 5 s timeout.
     let c = case(&cases, "fallback");

@@ -2,7 +2,7 @@
 //! changes (ipvsadm -C, the interface, the VIP address, a real server, a weight) is repaired; an
 //! IPVS service created by hand survives lvscare's whole life, `--clean` included.
 
-use seal_testbed::{kernel_or_skip, project_binary, Vm, VmSpec};
+use seal_testbed::{kernel_or_skip, openmetrics, project_binary, Vm, VmSpec};
 use std::collections::HashMap;
 use std::fs;
 use std::time::Duration;
@@ -35,8 +35,8 @@ ipvsadm -A -t 10.0.0.9:80 -s wlc
 ipvsadm -a -t 10.0.0.9:80 -r 192.168.0.3:80 -m -w 7
 ipvsadm -Ln -t 10.0.0.9:80 > /seal/results/foreign-before
 
-start_lvscare() { $LV care --vs $VS $RS --ca-file $FAKE_DIR/ca.crt >> /seal/results/lvscare.log 2>&1 & LVPID=$!; }
-start_lvscare
+start_lvscare() { $LV care --vs $VS $RS --ca-file $FAKE_DIR/ca.crt "$@" >> /seal/results/lvscare.log 2>&1 & LVPID=$!; }
+start_lvscare --metrics-addr 127.0.0.1:9102
 wait_until 30 rs_in $VS 192.168.0.3:6443 || { cat /seal/results/lvscare.log; die "lvscare did not set up the service"; }
 healthy() { rs_in $VS 192.168.0.2:6443 && rs_in $VS 192.168.0.3:6443 && ip -o addr show lvscare 2>/dev/null | grep -q "$VIP/32" \
   && ip route show table local | grep -q "local $VIP dev lvscare .*src $NODE_IP"; }
@@ -57,6 +57,12 @@ repair link-down ip link set lvscare down
 repair address-deleted ip addr del $VIP/32 dev lvscare
 repair route-source-reset ip route replace local $VIP dev lvscare table local proto kernel scope host src $VIP
 fetch "https://$VS/" > /seal/results/fetch-after-repairs || { ipvsadm -Ln; ip route show table local; ip addr show lvscare; ip route get $VIP; tail -20 /seal/results/lvscare.log; }
+
+# A master that goes down and comes back, for the metrics' transitions.
+fake_unhealthy m1; wait_until 10 rs_out $VS 192.168.0.2:6443 || die "m1 not taken out"
+fake_healthy m1; wait_until 15 rs_in $VS 192.168.0.2:6443 || die "m1 not back"
+curl -sS --max-time 3 -D /seal/results/metrics-headers http://127.0.0.1:9102/metrics > /seal/results/metrics
+curl -s --max-time 3 -o /seal/results/healthz -w '%{http_code}' http://127.0.0.1:9102/healthz > /seal/results/healthz-code
 
 kill -TERM $LVPID; wait $LVPID
 ipvsadm -Ln > /seal/results/table-after-sigterm
@@ -146,6 +152,30 @@ fn repairs_what_others_remove_and_never_touches_what_is_not_its_own() {
             "{name}: not repaired ({t})\n{log}"
         );
     }
+    // /metrics as Prometheus's reference parser reads it, with the repairs and the flap counted.
+    assert!(
+        read("metrics-headers").contains("application/openmetrics-text"),
+        "{}",
+        read("metrics-headers")
+    );
+    let samples = openmetrics::parse(&read("metrics"));
+    let get = |series: &str| samples.get(series).copied();
+    for object in ["service", "real_server", "interface", "address", "route"] {
+        let n = get(&format!("lvscare_repairs_total{{object={object}}}")).unwrap_or(0.0);
+        assert!(n >= 1.0, "repairs of {object}: {n}\n{}", read("metrics"));
+    }
+    let m1 = "master=192.168.0.2:6443";
+    assert_eq!(
+        get(&format!("lvscare_master_transitions_total{{{m1},to=down}}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        get(&format!("lvscare_master_transitions_total{{{m1},to=up}}")),
+        Some(1.0)
+    );
+    assert_eq!(get(&format!("lvscare_master_up{{{m1}}}")), Some(1.0));
+    assert!(get(&format!("lvscare_probe_duration_seconds_count{{{m1}}}")).unwrap_or(0.0) >= 10.0);
+    assert_eq!(read("healthz-code"), "200", "{}", read("healthz"));
     assert!(
         read("fetch-after-repairs").starts_with('m'),
         "no answer through the VIP after the repairs:\n{}",

@@ -139,6 +139,11 @@ pub struct BalancerArgs {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Serve Prometheus metrics at /metrics and the loop's liveness at /healthz on this
+    /// address, e.g. 127.0.0.1:9102 (off by default).
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics_addr: Option<String>,
+
     /// Accepted and ignored, so the older lvscare's manifests keep working: the VIP is always
     /// on a dummy link with a route source fix (`--mode route|link` chose between iptables setups).
     #[arg(long, hide = true, value_name = "MODE")]

@@ -87,6 +87,7 @@ mod tests {
         assert_eq!(c.iface, "lvscare");
         assert_eq!(c.source_ip, None);
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.metrics_addr, None);
         assert_eq!(c.mode, RunMode::Daemon);
     }
 

@@ -175,6 +175,12 @@ pub enum ConfigError {
         /// The VIP.
         vip: SocketAddr,
     },
+    /// `--metrics-addr` is not a usable listen address.
+    #[error(
+        "--metrics-addr {0:?}: give an IP and a non-zero port other than the VIP's, e.g. \
+         127.0.0.1:9102 (or [::1]:9102)"
+    )]
+    BadMetricsAddr(String),
     /// `--image ""`.
     #[error("--image is empty; give the image that holds lvscare, e.g. example.com/lvscare:v1")]
     EmptyImage,

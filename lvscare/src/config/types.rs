@@ -79,6 +79,8 @@ pub struct CareConfig {
     pub source_ip: Option<IpAddr>,
     /// Log format.
     pub log_format: LogFormat,
+    /// Where to serve /metrics and /healthz, `None` for nowhere.
+    pub metrics_addr: Option<SocketAddr>,
     /// Daemon, run once or clean.
     pub mode: RunMode,
 }

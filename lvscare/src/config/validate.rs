@@ -138,6 +138,19 @@ impl BalancerArgs {
             }
         };
 
+        let metrics_addr = match &self.metrics_addr {
+            None => None,
+            Some(s) => {
+                let addr: SocketAddr = s
+                    .parse()
+                    .map_err(|_| ConfigError::BadMetricsAddr(s.clone()))?;
+                if addr.port() == 0 || addr == vip {
+                    return Err(ConfigError::BadMetricsAddr(s.clone()));
+                }
+                Some(addr)
+            }
+        };
+
         Ok(CareConfig {
             vip,
             real_servers,
@@ -157,6 +170,7 @@ impl BalancerArgs {
             iface: self.iface.clone(),
             source_ip,
             log_format: self.log_format,
+            metrics_addr,
             mode,
         })
     }
@@ -276,6 +290,27 @@ mod tests {
         assert_eq!(c.iface, "kube-lb0");
         assert_eq!(c.source_ip, Some("192.168.0.10".parse().unwrap()));
         assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn metrics_addr_is_an_ip_and_a_port() {
+        let c = care_with(&["--metrics-addr", "127.0.0.1:9102"]).unwrap();
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9102".parse().unwrap()));
+        let c = care_with(&["--metrics-addr", "[::1]:9102"]).unwrap();
+        assert_eq!(c.metrics_addr, Some("[::1]:9102".parse().unwrap()));
+        for bad in [
+            "9102",
+            "localhost:9102",
+            "127.0.0.1:0",
+            "10.103.97.2:6443",
+            "",
+        ] {
+            let e = care_with(&["--metrics-addr", bad]).unwrap_err().to_string();
+            assert!(
+                e.contains("--metrics-addr") && e.contains("127.0.0.1:9102"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! A small synchronous IPVS client over a NETLINK_GENERIC socket.
 //!
 //! Every call is one request and its replies; all byte work is in [`super::codec`]. Calls
-//! block, but never for long: the kernel answers a genl request while it is being sent and
-//! builds each further dump part inside the read, so no timeout is needed.
+//! block, but normally not for long: the kernel answers a genl request while it is being sent
+//! and builds each further dump part inside the read. A receive timeout still bounds every
+//! call, so a kernel that never answers (a stuck ip_vs mutex) cannot hold the daemon's kernel
+//! work for ever; a late answer is skipped by its sequence number.
 
 use std::fmt;
 use std::io;
@@ -17,6 +19,9 @@ use super::types::{Destination, Service, ServiceKey};
 /// Receive buffer to start with; grown when the kernel sends a larger datagram
 /// (dump parts are at most 32 KiB).
 const RECV_BUF: usize = 64 * 1024;
+
+/// Longest wait for one datagram of an answer.
+const RECV_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What can go wrong talking to IPVS.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +38,12 @@ pub enum IpvsError {
         op: &'static str,
         /// Positive errno.
         errno: i32,
+    },
+    /// The kernel did not answer within the receive timeout.
+    #[error("IPVS {op}: the kernel did not answer within {RECV_TIMEOUT:?}")]
+    Timeout {
+        /// The operation, e.g. "add_service".
+        op: &'static str,
     },
     /// Socket I/O failed.
     #[error("IPVS netlink I/O: {0}")]
@@ -92,6 +103,7 @@ impl IpvsClient {
         let mut sock = Socket::new(NETLINK_GENERIC)?;
         sock.bind_auto()?;
         sock.connect(&NlAddr::new(0, 0))?;
+        crate::link::set_recv_timeout(&sock, RECV_TIMEOUT)?;
         Ok(IpvsClient {
             sock,
             family: codec::GENL_ID_CTRL,
@@ -235,7 +247,12 @@ impl IpvsClient {
         retry_eintr(|| self.sock.send(&msg, 0))?;
         let mut out = Vec::new();
         loop {
-            self.recv_datagram()?;
+            self.recv_datagram().map_err(|e| match e {
+                IpvsError::Io(io) if io.kind() == io::ErrorKind::WouldBlock => {
+                    IpvsError::Timeout { op }
+                }
+                other => other,
+            })?;
             match codec::absorb_datagram(&self.buf, self.seq, self.family, &mut out)? {
                 Progress::More => {}
                 Progress::Done => return Ok(out),

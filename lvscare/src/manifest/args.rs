@@ -45,6 +45,9 @@ impl CareConfig {
             LogFormat::Json => "json",
         };
         flag("log-format", format.to_string());
+        if let Some(addr) = self.metrics_addr {
+            flag("metrics-addr", addr.to_string());
+        }
         match self.mode {
             RunMode::Daemon => {}
             RunMode::Once => args.push("--run-once".to_string()),
@@ -91,6 +94,8 @@ mod tests {
                 "0",
                 "--log-format",
                 "json",
+                "--metrics-addr",
+                "[::1]:9102",
             ])
             .unwrap(),
         ];
