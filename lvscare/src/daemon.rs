@@ -242,6 +242,17 @@ pub async fn run(cfg: CareConfig, probe_cfg: ProbeConfig) -> Result<(), NodeErro
         .await
         .map_err(|e| NodeError::Task(e.to_string()))?;
         kernel = k;
+        if setup {
+            // Without the privilege nothing lvscare owns can ever be set up: stop with the fix
+            // instead of retrying for ever.
+            let refused = [
+                pass.service.as_ref().err(),
+                pass.vip.as_ref().and_then(|v| v.as_ref().err()),
+            ];
+            if let Some(e) = refused.into_iter().flatten().find(|e| e.is_not_permitted()) {
+                return Err(NodeError::NotPermitted(e.to_string()));
+            }
+        }
 
         let src = "finding the node's source address";
         if let Some(s) = src_log.result(src, "source", &metrics, pass.source) {

@@ -90,9 +90,29 @@ pub enum NodeError {
     /// The metrics endpoint could not be opened.
     #[error("{0}")]
     Metrics(#[from] crate::metrics::ServeError),
+    /// lvscare may not change IPVS or links here: retrying cannot help.
+    #[error(
+        "lvscare lacks CAP_NET_ADMIN ({0}): run it as root, in a privileged static pod, or as the \
+         systemd unit (AmbientCapabilities=CAP_NET_ADMIN)"
+    )]
+    NotPermitted(String),
     /// A blocking task at the kernel ended abnormally.
     #[error("the kernel task ended abnormally: {0}")]
     Task(String),
+}
+
+impl NodeError {
+    /// The kernel refused for lack of privilege (EPERM).
+    pub fn is_not_permitted(&self) -> bool {
+        match self {
+            NodeError::Ipvs(IpvsError::Kernel { errno, .. }) => *errno == libc::EPERM,
+            NodeError::Link(LinkError::Kernel { source, .. }) => {
+                source.raw_os_error() == Some(libc::EPERM)
+            }
+            NodeError::NotPermitted(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Open netlink sockets to the kernel: IPVS (generic netlink) and rtnetlink.
@@ -302,6 +322,24 @@ fn describe(op: &Op, setup: bool) -> String {
 mod tests {
     use super::*;
     use crate::ipvs::{Destination, Protocol, Service, ServiceKey};
+
+    #[test]
+    fn only_eperm_is_a_lack_of_privilege() {
+        let kernel = |errno| {
+            NodeError::Ipvs(IpvsError::Kernel {
+                op: "add_service",
+                errno,
+            })
+        };
+        assert!(kernel(libc::EPERM).is_not_permitted());
+        assert!(!kernel(libc::ENOENT).is_not_permitted());
+        assert!(!NodeError::IpvsUnavailable.is_not_permitted());
+        let e = NodeError::NotPermitted("IPVS add_service failed".into()).to_string();
+        assert!(
+            e.contains("CAP_NET_ADMIN") && e.contains("privileged"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn repairs_are_what_nobody_asked_for() {
