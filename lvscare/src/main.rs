@@ -48,8 +48,11 @@ fn main() -> ExitCode {
                         Ok(p) => p,
                         Err(e) => return usage_error(&e.to_string()),
                     };
+                    // Kernel passes and connection aborts are the only blocking work: a few
+                    // threads bound it (the default allows 512).
                     let rt = match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
+                        .max_blocking_threads(4)
                         .build()
                     {
                         Ok(rt) => rt,

@@ -55,3 +55,9 @@ pub fn in_ci() -> bool {
         .map(|v| !v.is_empty() && v != "false")
         .unwrap_or(false)
 }
+
+/// The soak script (`tests/vm/soak.sh`) for a run of `secs` seconds; its `__LV__` is still to be
+/// replaced by the lvscare binary's path.
+pub fn soak_script(secs: u32) -> String {
+    include_str!("../vm/soak.sh").replace("__SECS__", &secs.to_string())
+}

@@ -6,8 +6,9 @@
 //! testbed install-times               seal-install init of 3 masters + 1..4 nodes, timed (seven VMs)
 //! testbed demo                        the lvscare failover demo (lvscare built next to this binary)
 //! testbed bench-failover [TRIALS]     detection time of a killed and a blackholed master, as a table
+//! testbed soak [SECONDS]              lvscare under random master flaps and flushes, with a client
 
-use seal_testbed::{Error, Kernel, Lan, SshdConfig, Vm, VmSpec};
+use seal_testbed::{soak_script, Error, Kernel, Lan, SshdConfig, Vm, VmSpec};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -21,6 +22,9 @@ const USAGE: &str = "usage:
   testbed demo                        lvscare in front of three fake masters: spread, failover, recovery
   testbed bench-failover [TRIALS]     kill / blackhole a master TRIALS times (default 20) at a random
                                       moment between probes; print how long it kept new connections
+  testbed soak [SECONDS]              lvscare for SECONDS (default 600) while masters flap at random and
+                                      IPVS is flushed, a client requesting all along; print RSS, fds,
+                                      threads, log lines at start and end; fail on growth or failures
   testbed install-times               seal-install init of 3 masters + 1..4 nodes on seven VMs; print a table";
 
 fn main() -> ExitCode {
@@ -86,7 +90,20 @@ fn main() -> ExitCode {
                 "bench-failover",
                 &include_str!("../../vm/bench-failover.sh")
                     .replace("__TRIALS__", &trials.to_string()),
+                Duration::from_secs(900),
             ) {
+                Ok(code) => code,
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        ["soak"] | ["soak", _] => {
+            let secs = match words.get(1).map(|n| n.parse::<u32>()) {
+                None => 600,
+                Some(Ok(n)) if n > 0 => n,
+                Some(_) => return fail("soak SECONDS: a positive whole number"),
+            };
+            let limit = Duration::from_secs(u64::from(secs) + 300);
+            match vm_script("soak", &soak_script(secs), limit) {
                 Ok(code) => code,
                 Err(e) => fail(&e.to_string()),
             }
@@ -160,12 +177,16 @@ fn boot_times() -> Result<(), Error> {
 /// Runs tests/vm/demo.sh in a VM with the lvscare binary that sits next to this one, printing
 /// the script's output as it is written.
 fn demo() -> Result<ExitCode, Error> {
-    vm_script("demo", include_str!("../../vm/demo.sh"))
+    vm_script(
+        "demo",
+        include_str!("../../vm/demo.sh"),
+        Duration::from_secs(900),
+    )
 }
 
 /// Runs `script` (its `__LV__` is the lvscare binary next to this one) in a VM, printing its
 /// output as it is written.
-fn vm_script(name: &str, script: &str) -> Result<ExitCode, Error> {
+fn vm_script(name: &str, script: &str, timeout: Duration) -> Result<ExitCode, Error> {
     let exe = std::env::current_exe().map_err(|e| Error::Io {
         what: "locating testbed".into(),
         source: e,
@@ -180,10 +201,7 @@ fn vm_script(name: &str, script: &str) -> Result<ExitCode, Error> {
     let kernel = Kernel::ensure()?;
     let script = script.replace("__LV__", &lvscare.display().to_string());
     println!("booting a VM with Debian's 6.1 kernel (real IPVS) under QEMU...");
-    let vm = Vm::start(
-        &kernel,
-        &VmSpec::new(name, &script, Duration::from_secs(900)),
-    )?;
+    let vm = Vm::start(&kernel, &VmSpec::new(name, &script, timeout))?;
     let log = vm.run_dir().join("output.log");
     let follower = std::thread::spawn(move || follow(&log));
     let out = vm.wait();
