@@ -142,7 +142,7 @@ fn real_cluster_init_node_clean() {
             "m1",
             "crictl -r unix:///run/containerd/containerd.sock ps -a 2>&1; \
              for c in $(crictl -r unix:///run/containerd/containerd.sock ps -a -q 2>/dev/null | head -8); do \
-             echo \"--- $c\"; crictl -r unix:///run/containerd/containerd.sock logs --tail 15 $c 2>&1; done; \
+             echo \"--- $c\"; crictl -r unix:///run/containerd/containerd.sock logs $c 2>&1 | tail -15; done; \
              journalctl -u kubelet --no-pager -n 40 2>&1; free -m; uptime",
         );
         panic!(
