@@ -880,6 +880,39 @@ async fn timeout_through_sudo_stops_the_command() {
     assert_eq!(session.run("id -u", T).await.unwrap().stdout_text(), "0\n");
 }
 
+/// The installer dies (Ctrl-C, kill) while a command runs: its connection closes, and the
+/// command stops on the host with it, as root and behind sudo, instead of running on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_stops_when_its_connection_closes() {
+    if !prerequisites(true) {
+        return;
+    }
+    let env = Env::new();
+    let user = TestUser::new("orphan-Pass-4", Some(false));
+    for (cmd, sudo) in [("sleep 31.53", false), ("sleep 31.59", true)] {
+        let session = if sudo {
+            Session::connect("127.0.0.1", &env.cfg(&user.name, user.auth()))
+                .await
+                .unwrap()
+        } else {
+            env.root().await
+        };
+        let running = tokio::spawn(async move { session.run(cmd, Duration::from_secs(600)).await });
+        let until = Instant::now() + Duration::from_secs(20);
+        while !process_running(cmd) {
+            assert!(Instant::now() < until, "{cmd} never started");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Dropping the task drops the session: the TCP connection closes, as at process exit.
+        running.abort();
+        let _ = running.await;
+        assert!(
+            wait_gone(cmd),
+            "{cmd} still runs after its connection closed"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_commands_share_one_connection() {
     if !prerequisites(false) {

@@ -1,4 +1,4 @@
-//! A short soak (CI's version of `testbed soak`): lvscare on the real kernel for 120 s while
+//! A short soak (CI's version of `testbed soak`): lvscare on the real kernel for 90 s while
 //! masters flap at random and IPVS is flushed; memory, fds, threads and logging stay bounded
 //! and no client request fails outside the windows right after a break.
 
@@ -12,7 +12,7 @@ fn a_short_soak_stays_bounded() {
         return;
     };
     let script =
-        soak_script(120).replace("__LV__", &project_binary("lvscare").display().to_string());
+        soak_script(90).replace("__LV__", &project_binary("lvscare").display().to_string());
     let out = Vm::run(
         &kernel,
         &VmSpec::new("lvscare-soak", &script, Duration::from_secs(500)),

@@ -65,11 +65,31 @@ pub const KILL_AFTER_SECS: u64 = 5;
 /// With `limit` (whole seconds), the command runs under coreutils `timeout` when the host has
 /// it, so it is stopped on the host too: OpenSSH ignores "signal" requests for root logins,
 /// and a closed channel alone leaves a quiet command running.
-pub fn wrap(cmd: &str, sudo: Option<&SudoMarkers>, limit: Option<u64>) -> String {
-    let body = match limit {
-        None => cmd.to_string(),
-        Some(secs) => format!(
+///
+/// With `tied` as well, the caller sends nothing on stdin and keeps it open: the command gets
+/// /dev/null, and a watcher that waits for end-of-file on the channel's stdin stops the
+/// command's whole process group (timeout's) when it comes first. sshd closes that pipe when the
+/// connection ends, so an operator's Ctrl-C, a killed installer or a cut connection never leaves
+/// a `kubeadm join` running on the host behind a re-run.
+pub fn wrap(cmd: &str, sudo: Option<&SudoMarkers>, limit: Option<u64>, tied: bool) -> String {
+    let body = match (limit, tied) {
+        (None, _) => cmd.to_string(),
+        (Some(secs), false) => format!(
             "if command -v timeout >/dev/null 2>&1; then exec timeout -k {KILL_AFTER_SECS} {secs} sh -c {}; fi\n{cmd}",
+            quote(cmd)
+        ),
+        // An asynchronous list gets /dev/null as stdin unless redirected, hence fd 3.
+        (Some(secs), true) => format!(
+            "if command -v timeout >/dev/null 2>&1; then\n\
+             exec 3<&0\n\
+             timeout -k {KILL_AFTER_SECS} {secs} sh -c {} </dev/null & c=$!\n\
+             (while read -r _; do :; done <&3; kill -TERM $c) >/dev/null 2>&1 & w=$!\n\
+             exec 3<&-\n\
+             wait $c; s=$?\n\
+             kill $w 2>/dev/null\n\
+             exit $s\n\
+             fi\n\
+             {{ {cmd}\n}} </dev/null",
             quote(cmd)
         ),
     };
@@ -265,7 +285,9 @@ pub fn same_file_script(dest: &str, sum: &str, mode: u32) -> String {
 
 /// A script that writes stdin to `dest` atomically: into a fresh temp file next to it (mktemp:
 /// never follows a planted name), checks the sha256 of what arrived, sets the mode, renames.
-/// A failed or interrupted transfer leaves `dest` untouched and no temp file behind.
+/// A failed or interrupted transfer leaves `dest` untouched and no temp file behind: also when
+/// the connection is gone, where saying why on the closed stderr would otherwise raise SIGPIPE
+/// and end the shell before its EXIT trap.
 pub fn atomic_write_script(dest: &str, sum: &str, mode: u32) -> String {
     let d = quote(dest);
     format!(
@@ -276,6 +298,7 @@ pub fn atomic_write_script(dest: &str, sum: &str, mode: u32) -> String {
          mkdir -p -- \"$dir\"\n\
          tmp=$(mktemp \"$dir/.seal-tmp.XXXXXX\")\n\
          trap 'rm -f -- \"$tmp\"' EXIT\n\
+         trap 'exit 1' HUP INT TERM PIPE\n\
          cat > \"$tmp\"\n\
          got=$(sha256sum < \"$tmp\" | cut -c1-64)\n\
          if [ \"$got\" != {sum} ]; then echo \"checksum mismatch after transfer: got $got\" >&2; exit {CHECKSUM_MISMATCH}; fi\n\
@@ -312,7 +335,7 @@ mod tests {
     #[test]
     fn root_wrap_runs_the_command_in_sh() {
         let cmd = "echo \"it's $((1+2))\"; exit 4";
-        let (out, code) = sh(&wrap(cmd, None, None));
+        let (out, code) = sh(&wrap(cmd, None, None, false));
         assert_eq!(out, "it's 3\n");
         assert_eq!(code, 4);
     }
@@ -320,7 +343,7 @@ mod tests {
     #[test]
     fn sudo_wrap_puts_no_password_and_both_markers() {
         let m = SudoMarkers::new("abc");
-        let line = wrap("id -u", Some(&m), None);
+        let line = wrap("id -u", Some(&m), None, false);
         assert!(
             line.starts_with("sudo -S -p '[seal-sudo-abc]' sh -c "),
             "{line}"
@@ -343,12 +366,78 @@ mod tests {
     fn limit_stops_the_command_on_the_host() {
         // Under a 1 s limit a long sleep ends with timeout's status 124, well before 30 s.
         let started = std::time::Instant::now();
-        let (_, code) = sh(&wrap("sleep 30; echo never", None, Some(1)));
+        let (_, code) = sh(&wrap("sleep 30; echo never", None, Some(1), false));
         assert_eq!(code, 124);
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
         // Quick commands are unaffected, quoting included.
-        let (out, code) = sh(&wrap("echo \"it's\"; exit 3", None, Some(10)));
+        let (out, code) = sh(&wrap("echo \"it's\"; exit 3", None, Some(10), false));
         assert_eq!((out.as_str(), code), ("it's\n", 3));
+    }
+
+    /// Starts a tied command with stdin a pipe that the caller holds (the channel).
+    fn tied(cmd: &str) -> std::process::Child {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(wrap(cmd, None, Some(60), true))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    #[test]
+    fn tied_command_runs_while_stdin_stays_open() {
+        let mut child = tied("read x || echo \"stdin is empty\"; echo \"it's\"; exit 3");
+        let _channel = child.stdin.take();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "stdin is empty\nit's\n"
+        );
+        assert_eq!(out.status.code(), Some(3));
+    }
+
+    #[test]
+    fn tied_command_and_its_children_stop_when_stdin_closes() {
+        let dir = std::env::temp_dir().join(format!("seal-tied-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pids = dir.join("pids");
+        let mut child = tied(&format!(
+            "sleep 300 & echo $! > {p}; echo $$ >> {p}; wait",
+            p = quote(pids.to_str().unwrap())
+        ));
+        let started = std::time::Instant::now();
+        while std::fs::read_to_string(&pids).map_or(true, |t| t.lines().count() < 2) {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // The connection is gone: sshd closes the command's stdin.
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        // The signal is delivered to the group as timeout exits: allow the members a moment.
+        for pid in std::fs::read_to_string(&pids).unwrap().lines() {
+            let gone = || {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let state = stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .next();
+                matches!(state, None | Some("Z"))
+            };
+            let since = std::time::Instant::now();
+            while !gone() {
+                assert!(
+                    since.elapsed() < std::time::Duration::from_secs(10),
+                    "{pid} still runs"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -450,6 +539,25 @@ mod tests {
             run(atomic_write_script(dest, &sum, 0o640), b"HELLO\n").1,
             Some(CHECKSUM_MISMATCH as i32)
         );
+        assert!(!std::path::Path::new(dest).exists());
+        assert_eq!(std::fs::read_dir(dir.join("a dir")).unwrap().count(), 0);
+        // The connection dies mid-transfer: part of the data, then end-of-file, with stdout
+        // and stderr already closed (sshd gone). Still no temp file, destination untouched.
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(atomic_write_script(dest, &sum, 0o640))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"hel").unwrap();
+        }
+        assert!(!child.wait().unwrap().success());
         assert!(!std::path::Path::new(dest).exists());
         assert_eq!(std::fs::read_dir(dir.join("a dir")).unwrap().count(), 0);
         assert_eq!(run(atomic_write_script(dest, &sum, 0o640), data).1, Some(0));

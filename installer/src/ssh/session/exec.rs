@@ -118,7 +118,10 @@ impl Session {
             Deadline::Total(d) => Some(d.as_secs().saturating_add(2).min(u32::MAX as u64)),
             Deadline::Idle(_) => None,
         };
-        let line = remote::wrap(cmd, markers.as_ref(), host_limit);
+        // A command that reads nothing is tied to the channel (see `remote::wrap`): its stdin
+        // stays open, and its end-of-file means the connection is gone.
+        let tied = host_limit.is_some() && matches!(&stdin, Stdin::Bytes(b) if b.is_empty());
+        let line = remote::wrap(cmd, markers.as_ref(), host_limit, tied);
         tracing::debug!(host = %inner.host, cmd = %remote::short(cmd), "run");
         let (mut rd, wr) = channel.split();
         let as_root = inner.sudo.is_none();
@@ -130,7 +133,7 @@ impl Session {
         let activity = Activity::new();
         let (ready_tx, ready_rx) = oneshot::channel::<()>();
         let sudo_password = inner.sudo.clone().flatten();
-        let writer = write_stdin(&wr, stdin, markers.is_some(), ready_rx, &activity);
+        let writer = write_stdin(&wr, stdin, !tied, markers.is_some(), ready_rx, &activity);
         let reader = read_output(&mut rd, &wr, markers, sudo_password, ready_tx, &activity);
         tokio::pin!(writer);
         tokio::pin!(reader);
@@ -246,9 +249,11 @@ impl<R: AsyncRead + Unpin> AsyncRead for Progress<'_, R> {
     }
 }
 
+/// Sends `stdin`, then end-of-file when `eof` (a tied command's stdin stays open).
 async fn write_stdin(
     wr: &ChannelWriteHalf<client::Msg>,
     stdin: Stdin<'_>,
+    eof: bool,
     behind_sudo: bool,
     ready: oneshot::Receiver<()>,
     activity: &Activity,
@@ -276,7 +281,10 @@ async fn write_stdin(
             .await?
         }
     }
-    wr.eof().await
+    if eof {
+        wr.eof().await?;
+    }
+    Ok(())
 }
 
 enum Ended {
