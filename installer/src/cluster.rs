@@ -65,6 +65,9 @@ pub struct Cluster {
     pub lvscare_mode: LvscareMode,
     /// The lvscare image (static-pod mode).
     pub lvscare_image: String,
+    /// Where nodes' lvscare serves /metrics and /healthz, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lvscare_metrics_addr: Option<std::net::SocketAddr>,
     /// The bootstrap token.
     pub token: BootstrapToken,
     /// The key of the uploaded control-plane certificates.
@@ -480,6 +483,7 @@ pub(crate) mod tests {
             key_path: Some("/root/.ssh/id_ed25519".into()),
             lvscare_mode: LvscareMode::StaticPod,
             lvscare_image: "lvscare:v0.1.0".into(),
+            lvscare_metrics_addr: None,
             token: "abcdef.0123456789abcdef".parse().expect("token"),
             certificate_key: "cd".repeat(32).parse().expect("key"),
             ca_cert_hash: None,

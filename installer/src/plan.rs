@@ -315,7 +315,10 @@ pub fn join_masters(c: &Cluster, through: IpAddr, masters: &[(IpAddr, String)]) 
 
 /// The actions that (re)write a node's lvscare setup for the given masters.
 pub fn lvscare_setup(c: &Cluster, masters: &[IpAddr]) -> Vec<Action> {
-    let balancer = lvscare_balancer_args(c.vip, masters);
+    let mut balancer = lvscare_balancer_args(c.vip, masters);
+    if let Some(addr) = c.lvscare_metrics_addr {
+        balancer.extend(["--metrics-addr".to_string(), addr.to_string()]);
+    }
     match c.lvscare_mode {
         LvscareMode::StaticPod => {
             let mut manifest = vec!["manifest".to_string()];
@@ -736,6 +739,36 @@ pub(crate) mod tests {
         assert_eq!(
             defaults.as_deref(),
             Some("LVSCARE_ARGS=\"--vs 10.103.97.2:6443 --rs 192.168.0.2:6443 --rs 192.168.0.3:6443 --rs 192.168.0.4:6443\"\n")
+        );
+    }
+
+    #[test]
+    fn a_metrics_address_reaches_lvscare_in_both_modes() {
+        let mut c = cluster();
+        c.lvscare_metrics_addr = Some("127.0.0.1:9102".parse().expect("addr"));
+        let manifest = commands(&Step {
+            host: c.nodes[0],
+            name: "lvscare".into(),
+            done_if: None,
+            actions: lvscare_setup(&c, &c.masters),
+        });
+        assert!(
+            manifest[0].contains(" --metrics-addr 127.0.0.1:9102 --image lvscare:v1 "),
+            "{manifest:?}"
+        );
+        c.lvscare_mode = LvscareMode::Systemd;
+        let defaults = lvscare_setup(&c, &c.masters)
+            .into_iter()
+            .find_map(|a| match a {
+                Action::WriteFile { remote, data, .. } if remote == paths::LVSCARE_DEFAULTS => {
+                    Some(data)
+                }
+                _ => None,
+            })
+            .expect("defaults file");
+        assert!(
+            defaults.ends_with(" --rs 192.168.0.4:6443 --metrics-addr 127.0.0.1:9102\"\n"),
+            "{defaults}"
         );
     }
 

@@ -86,7 +86,12 @@ fn init_resume_rerun_join_failover_clean() {
         bed.ip("m4"),
         bed.ip("n2"),
     );
-    let with = |extra: &[&str]| bed.init_args(&["m1", "m2", "m3"], &["n1"], extra);
+    // Every node's lvscare serves metrics on its loopback (and the static pod gets a liveness probe).
+    let with = |extra: &[&str]| {
+        let mut e = vec!["--lvscare-metrics-addr", "127.0.0.1:9102"];
+        e.extend_from_slice(extra);
+        bed.init_args(&["m1", "m2", "m3"], &["n1"], &e)
+    };
 
     // 1. init with the password, killed as soon as master0 is initialised.
     let args = with(&["--passwd", PASSWORD]);
@@ -261,7 +266,7 @@ fn init_resume_rerun_join_failover_clean() {
     for m in [&m1, &m2, &m3] {
         assert!(table.contains(&format!("{m}:6443")), "{table}");
     }
-    let (who, failed) = answers(&bed, "n1", 12);
+    let (who, failed) = answers(&bed, "n1", 9);
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(
         who,
@@ -363,14 +368,31 @@ fn init_resume_rerun_join_failover_clean() {
             "{n}"
         );
     }
-    let (who, failed) = answers(&bed, "n2", 16);
+    let (who, failed) = answers(&bed, "n2", 12);
     assert!(failed.is_empty(), "{failed:?}");
     assert!(who.contains("m4"), "{who:?}");
     let cluster = fs::read_to_string(bed.cluster_file()).expect("cluster file");
     assert!(cluster.contains(&m4) && cluster.contains(&n2), "{cluster}");
 
     // 5. lvscare as the static pod (test plays kubelet); a master VM stops; the node keeps working.
+    for n in ["n1", "n2"] {
+        let manifest = bed.text(n, "cat /etc/kubernetes/manifests/kube-lvscare.yaml");
+        assert!(
+            manifest.contains("livenessProbe") && manifest.contains("127.0.0.1:9102"),
+            "{n}: {manifest}"
+        );
+    }
     bed.text("n1", RUN_STATIC_POD);
+    let metrics = bed.text(
+        "n1",
+        "for i in $(seq 20); do curl -sf http://127.0.0.1:9102/metrics && break; sleep 0.5; done; \
+         curl -sf -o /dev/null -w '%{http_code}' http://127.0.0.1:9102/healthz",
+    );
+    assert!(
+        metrics.contains(&format!("lvscare_master_up{{master=\"{m3}:6443\"}}"))
+            && metrics.ends_with("200"),
+        "{metrics}"
+    );
     let m3_vm = bed.hosts[2].vm.take().expect("m3");
     let stopped = Instant::now();
     drop(m3_vm.stop());
@@ -383,7 +405,7 @@ fn init_resume_rerun_join_failover_clean() {
         "m3 out of n1's table {:.1}s after its VM stopped",
         stopped.elapsed().as_secs_f64()
     );
-    let (who, failed) = answers(&bed, "n1", 20);
+    let (who, failed) = answers(&bed, "n1", 12);
     if !failed.is_empty() {
         // What the live masters' apiserver doubles said (a failed TLS handshake is logged there).
         let logs: Vec<String> = ["m1", "m2", "m4"]
@@ -470,7 +492,7 @@ fn init_resume_rerun_join_failover_clean() {
     assert!(bed
         .text("n2", "cat /etc/kubernetes/manifests/kube-lvscare.yaml")
         .contains(&format!("{m1}:6443")));
-    let (who, failed) = answers(&bed, "n2", 8);
+    let (who, failed) = answers(&bed, "n2", 6);
     assert!(failed.is_empty(), "{failed:?}");
     assert!(who.iter().all(|w| w == "m2" || w == "m4"), "{who:?}");
 

@@ -16,7 +16,7 @@ pub const DEFAULT_LVSCARE_IMAGE: &str = concat!("lvscare:v", env!("CARGO_PKG_VER
     name = "seal-install",
     version,
     about,
-    after_help = "Exit status: 0 done, 1 the run failed (host, step, command and error are named), 2 bad input (nothing was changed)."
+    after_help = "Exit status: 0 done, 1 the run failed (host, step, command and error are named), 2 bad input (nothing was changed), 130 interrupted (run the same command again to resume)."
 )]
 pub struct Cli {
     /// What to do.
@@ -138,6 +138,10 @@ pub struct InitArgs {
     /// Image of the lvscare static pod.
     #[arg(long = "lvscare-image", default_value = DEFAULT_LVSCARE_IMAGE)]
     pub lvscare_image: String,
+    /// Where each node's lvscare serves /metrics and /healthz (e.g. 127.0.0.1:9102; off when
+    /// absent); a static pod then gets a liveness probe on /healthz.
+    #[arg(long = "lvscare-metrics-addr", value_name = "IP:PORT")]
+    pub lvscare_metrics_addr: Option<String>,
     /// The lvscare binary uploaded to nodes (default: next to seal-install, else on $PATH).
     #[arg(long = "lvscare-bin", value_name = "PATH")]
     pub lvscare_bin: Option<PathBuf>,

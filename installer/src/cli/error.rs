@@ -189,6 +189,12 @@ pub enum UsageError {
         "--lvscare-image is empty; give the image that holds lvscare, e.g. {DEFAULT_LVSCARE_IMAGE}"
     )]
     BadImage,
+    /// `--lvscare-metrics-addr` is not IP:PORT.
+    #[error("--lvscare-metrics-addr {value:?} is not IP:PORT; give e.g. 127.0.0.1:9102 (loopback keeps the metrics on the node)")]
+    BadMetricsAddr {
+        /// What was given.
+        value: String,
+    },
     /// No `$HOME` for default paths.
     #[error("$HOME is not set; pass --cluster-file PATH and --known-hosts PATH")]
     NoHome,

@@ -116,6 +116,8 @@ pub struct ValidInit {
     pub lvscare_mode: LvscareMode,
     /// lvscare image.
     pub lvscare_image: String,
+    /// Where nodes' lvscare serves metrics, if anywhere.
+    pub lvscare_metrics_addr: Option<std::net::SocketAddr>,
     /// Pod network.
     pub pod_cidr: Cidr,
     /// Service network.
@@ -158,6 +160,7 @@ impl ValidInit {
             bastion: self.run.ssh.bastion.as_ref().map(ToString::to_string),
             lvscare_mode: self.lvscare_mode,
             lvscare_image: self.lvscare_image.clone(),
+            lvscare_metrics_addr: self.lvscare_metrics_addr,
             token,
             certificate_key: key,
             ca_cert_hash: None,

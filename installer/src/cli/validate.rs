@@ -279,6 +279,19 @@ pub fn validate_init(args: &InitArgs, env: &Environment) -> Result<ValidInit, Us
     if args.lvscare_image.trim().is_empty() {
         return Err(UsageError::BadImage);
     }
+    let lvscare_metrics_addr = args
+        .lvscare_metrics_addr
+        .as_deref()
+        .map(|a| {
+            a.trim()
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .filter(|s| s.port() != 0)
+                .ok_or_else(|| UsageError::BadMetricsAddr {
+                    value: a.to_string(),
+                })
+        })
+        .transpose()?;
     let run = run_settings(
         &args.user,
         args.port,
@@ -299,6 +312,7 @@ pub fn validate_init(args: &InitArgs, env: &Environment) -> Result<ValidInit, Us
         kubeadm_template: args.kubeadm_config.clone(),
         lvscare_mode,
         lvscare_image: args.lvscare_image.trim().to_string(),
+        lvscare_metrics_addr,
         pod_cidr,
         svc_cidr,
         apiserver_name: name.to_string(),
@@ -686,6 +700,15 @@ mod tests {
             UsageError::BadUser { .. }
         ));
         assert_eq!(init_err(&["--lvscare-image", " "]), UsageError::BadImage);
+        for bad in ["9102", "localhost:9102", "127.0.0.1:0", "127.0.0.1:x"] {
+            assert!(
+                matches!(
+                    init_err(&["--lvscare-metrics-addr", bad]),
+                    UsageError::BadMetricsAddr { .. }
+                ),
+                "{bad}"
+            );
+        }
         let mut no_home = env();
         no_home.home = None;
         assert_eq!(
