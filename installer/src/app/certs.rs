@@ -28,7 +28,7 @@ pub(super) async fn certs(args: &CertsArgs, env: &Environment) -> Result<(), App
 fn load(login: &CertsLogin, env: &Environment) -> Result<(Cluster, RunSettings), AppError> {
     let path = cli::cluster_file_path(&login.login.common, env).map_err(usage)?;
     let c = cluster::load(&path).map_err(usage)?;
-    let run = cli::login_settings(&login.login, &c, env).map_err(usage)?;
+    let run = cli::login_settings(&login.login, Some(&c), env).map_err(usage)?;
     Ok((c, run))
 }
 

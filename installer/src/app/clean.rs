@@ -58,7 +58,7 @@ async fn leaving_members(
 }
 
 pub(super) async fn clean(args: &CleanArgs, env: &Environment) -> Result<(), AppError> {
-    let path = cli::cluster_file_path(&args.common, env).map_err(usage)?;
+    let path = cli::cluster_file_path(&args.login.common, env).map_err(usage)?;
     let current = match cluster::load(&path) {
         Ok(c) => Some(c),
         Err(ClusterFileError::Missing { .. }) => None,

@@ -205,28 +205,19 @@ pub struct CleanArgs {
     /// (etcd, and with it the cluster, then stops until enough members are back).
     #[arg(long)]
     pub force: bool,
+    /// SSH login and shared options.
+    #[command(flatten)]
+    pub login: ClusterLogin,
+}
+
+/// How a command on an existing cluster (join, clean, backup, certs) reaches it: the cluster
+/// file's login unless overridden (root on port 22 where there is no cluster file).
+#[derive(Debug, Clone, Args)]
+pub struct ClusterLogin {
     /// SSH user (default: the cluster file's, else root).
     #[arg(long)]
     pub user: Option<String>,
     /// SSH port (default: the cluster file's, else 22).
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// SSH login.
-    #[command(flatten)]
-    pub auth: AuthArgs,
-    /// Shared options.
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-/// How a command on an existing cluster (join, backup, certs) reaches it: the cluster file's
-/// login unless overridden.
-#[derive(Debug, Clone, Args)]
-pub struct ClusterLogin {
-    /// SSH user (default: the cluster file's).
-    #[arg(long)]
-    pub user: Option<String>,
-    /// SSH port (default: the cluster file's).
     #[arg(long)]
     pub port: Option<u16>,
     /// SSH login.

@@ -183,7 +183,7 @@ pub fn validate_upgrade(
         package,
         package_sha256,
         node_batch: args.node_batch,
-        run: login_settings(&args.login, cluster, env)?,
+        run: login_settings(&args.login, Some(cluster), env)?,
     })
 }
 
@@ -339,7 +339,7 @@ pub fn validate_join(
     let mut merged = cluster.clone();
     merged.add_hosts(&masters, &nodes, now)?;
     check_hosts_against(&new, cluster.vip, &cluster.pod_cidr, &cluster.svc_cidr)?;
-    let run = login_settings(&args.login, cluster, env)?;
+    let run = login_settings(&args.login, Some(cluster), env)?;
     Ok(ValidJoin {
         masters,
         nodes,
@@ -364,7 +364,7 @@ pub fn validate_clean(
     let (hosts, clean_nodes, vip, remaining) = match cluster {
         None if args.all => {
             return Err(UsageError::AllWithoutCluster {
-                path: cluster_file_path(&args.common, env)?,
+                path: cluster_file_path(&args.login.common, env)?,
             })
         }
         // No cluster file (say, an init that failed early): clean what is named, default VIP.
@@ -384,15 +384,7 @@ pub fn validate_clean(
             (hosts, nodes.clone(), c.vip, remaining)
         }
     };
-    let user = args
-        .user
-        .clone()
-        .or_else(|| cluster.map(|c| c.user.clone()))
-        .unwrap_or_else(|| "root".into());
-    let port = args.port.or(cluster.map(|c| c.ssh_port)).unwrap_or(22);
-    let key = cluster.and_then(|c| c.key_path.as_deref());
-    let bastion = cluster.and_then(|c| c.bastion.as_deref());
-    let run = run_settings(&user, port, &args.auth, key, bastion, &args.common, env)?;
+    let run = login_settings(&args.login, cluster, env)?;
     Ok(ValidClean {
         hosts,
         nodes: clean_nodes,
@@ -415,16 +407,20 @@ pub fn config_template(args: &ConfigArgs) -> Result<&'static str, UsageError> {
 /// overridden.
 pub fn login_settings(
     login: &ClusterLogin,
-    cluster: &Cluster,
+    cluster: Option<&Cluster>,
     env: &Environment,
 ) -> Result<RunSettings, UsageError> {
-    let user = login.user.clone().unwrap_or_else(|| cluster.user.clone());
+    let user = login
+        .user
+        .clone()
+        .or_else(|| cluster.map(|c| c.user.clone()))
+        .unwrap_or_else(|| "root".into());
     run_settings(
         &user,
-        login.port.unwrap_or(cluster.ssh_port),
+        login.port.or(cluster.map(|c| c.ssh_port)).unwrap_or(22),
         &login.auth,
-        cluster.key_path.as_deref(),
-        cluster.bastion.as_deref(),
+        cluster.and_then(|c| c.key_path.as_deref()),
+        cluster.and_then(|c| c.bastion.as_deref()),
         &login.common,
         env,
     )
@@ -464,7 +460,7 @@ pub fn validate_backup(
     if (env.is_file)(&out) {
         return Err(UsageError::OutExists { path: out });
     }
-    let run = login_settings(&args.login, cluster, env)?;
+    let run = login_settings(&args.login, Some(cluster), env)?;
     Ok(ValidBackup { masters, out, run })
 }
 

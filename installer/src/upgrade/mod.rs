@@ -158,32 +158,13 @@ fn skip_if_upgraded(tag: &str) -> String {
 }
 
 fn drain_stage(through: IpAddr, batch: &[IpAddr], t: &Target) -> Stage {
-    let tag = sh_quote(&t.tag());
-    let actions = batch
-        .iter()
-        .map(|&n| {
-            run(
-                format!(
-                    "{}; [ -n \"$n\" ] || {{ echo \"no Node has the address {n}\" >&2; exit 1; }}; {}; \
-                     {KUBECTL} drain \"$n\" --ignore-daemonsets --delete-local-data --force --timeout=300s >/dev/null",
-                    node_name_of(n),
-                    skip_if_upgraded(&tag)
-                ),
-                DRAIN_TIMEOUT,
-            )
-        })
-        .collect();
-    Stage {
-        name: format!("drain {}", list(batch)),
-        parallel: false,
-        steps: vec![Step {
-            host: through,
-            name: "drain nodes".into(),
-            done_if: None,
-            actions,
-        }],
-        only_if_done: None,
-    }
+    batch_stage("drain", through, batch, DRAIN_TIMEOUT, |n| {
+        format!(
+            "[ -n \"$n\" ] || {{ echo \"no Node has the address {n}\" >&2; exit 1; }}; {}; \
+             {KUBECTL} drain \"$n\" --ignore-daemonsets --delete-local-data --force --timeout=300s >/dev/null",
+            skip_if_upgraded(&sh_quote(&t.tag()))
+        )
+    })
 }
 
 fn node_step(host: IpAddr, t: &Target) -> Step {
@@ -206,27 +187,35 @@ fn node_step(host: IpAddr, t: &Target) -> Step {
 
 fn uncordon_stage(through: IpAddr, batch: &[IpAddr], t: &Target) -> Stage {
     let tag = sh_quote(&t.tag());
+    batch_stage("uncordon", through, batch, READY_TIMEOUT, |_| {
+        format!(
+            "{}; {KUBECTL} uncordon \"$n\" >/dev/null && \
+             {KUBECTL} wait --for=condition=Ready node/\"$n\" --timeout=300s >/dev/null && \
+             {KUBECTL} annotate --overwrite node \"$n\" {ANNOTATION}={tag} >/dev/null",
+            skip_if_upgraded(&tag)
+        )
+    })
+}
+
+/// One stage, run on `through`, that does `what` ("drain", "uncordon") to each node of `batch`:
+/// `body(ip)` runs with `$n` set to the node's Node name.
+fn batch_stage(
+    what: &str,
+    through: IpAddr,
+    batch: &[IpAddr],
+    timeout: Duration,
+    body: impl Fn(IpAddr) -> String,
+) -> Stage {
     let actions = batch
         .iter()
-        .map(|&n| {
-            run(
-                format!(
-                    "{}; {}; {KUBECTL} uncordon \"$n\" >/dev/null && \
-                     {KUBECTL} wait --for=condition=Ready node/\"$n\" --timeout=300s >/dev/null && \
-                     {KUBECTL} annotate --overwrite node \"$n\" {ANNOTATION}={tag} >/dev/null",
-                    node_name_of(n),
-                    skip_if_upgraded(&tag)
-                ),
-                READY_TIMEOUT,
-            )
-        })
+        .map(|&n| run(format!("{}; {}", node_name_of(n), body(n)), timeout))
         .collect();
     Stage {
-        name: format!("uncordon {}", list(batch)),
+        name: format!("{what} {}", list(batch)),
         parallel: false,
         steps: vec![Step {
             host: through,
-            name: "uncordon nodes".into(),
+            name: format!("{what} nodes"),
             done_if: None,
             actions,
         }],
