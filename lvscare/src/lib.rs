@@ -2,6 +2,7 @@
 pub mod config;
 pub mod conns;
 pub mod daemon;
+pub mod discovery;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;

@@ -227,9 +227,36 @@ fn text_seeds() {
     }
 }
 
+/// What an apiserver answers about default/kubernetes, and the files lvscare reads beside it.
+/// The first byte picks the decoder (see fuzz_targets/discovery.rs).
+fn discovery_seeds() {
+    let slice = r#"{"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1beta1","metadata":{"name":"kubernetes","resourceVersion":"207"},"addressType":"IPv4","endpoints":[{"addresses":["10.0.0.11"],"conditions":{"ready":true}},{"addresses":["10.0.0.12"]}],"ports":[{"name":"https","protocol":"TCP","port":6443}]}"#;
+    let endpoints = r#"{"kind":"Endpoints","subsets":[{"addresses":[{"ip":"10.0.0.11"}],"ports":[{"name":"https","port":6443}]}]}"#;
+    let event = format!(r#"{{"type":"MODIFIED","object":{slice}}}"#);
+    let status = r#"{"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old resource version"}}"#;
+    let kubeconfig = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://apiserver.cluster.local:6443\n  name: c\ncontexts:\n- context:\n    cluster: c\n    user: u\n  name: x\ncurrent-context: x\nusers:\n- name: u\n  user:\n    token: abc\n";
+    let kept = "# lvscare\n10.0.0.11:6443\n[fd00::12]:6443\n";
+    for (i, (pick, text)) in [
+        (0u8, slice.to_string()),
+        (1, endpoints.to_string()),
+        (2, event),
+        (2, status.to_string()),
+        (3, kubeconfig.to_string()),
+        (4, kept.to_string()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut bytes = vec![pick];
+        bytes.extend_from_slice(text.as_bytes());
+        write("discovery", &format!("seed-{i}"), &bytes);
+    }
+}
+
 fn main() {
     ipvs_seeds();
     rtnl_seeds();
     sock_diag_seeds();
     text_seeds();
+    discovery_seeds();
 }
