@@ -16,18 +16,25 @@ use std::time::{Duration, Instant};
 
 const D: &str = "/var/lib/seal-doubles";
 
-/// Kills the sshd session process that runs the held join (its nearest sshd ancestor), which
-/// cuts that one connection of the installer's and leaves the witness's alone.
-const CUT: &str = r#"p=$(cat /var/lib/seal-doubles/join-held)
-while [ "$p" -gt 1 ]; do
-  case "$(cat /proc/$p/comm)" in sshd*) kill -9 "$p"; echo "cut $p"; exit 0 ;; esac
-  p=$(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f2)
-done
+/// A shell function: kills the nearest sshd ancestor of process $1, the sshd session process
+/// of one of the installer's connections, which cuts that connection and leaves the witness's
+/// alone.
+const CUT_ABOVE: &str = r#"cut_above() {
+  p=$1
+  while [ "$p" -gt 1 ]; do
+    case "$(cat /proc/$p/comm)" in sshd*) kill -9 "$p"; return 0 ;; esac
+    p=$(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f2)
+  done
+  return 1
+}"#;
+
+/// Cuts the connection that runs the held join.
+const CUT: &str = r#"cut_above "$(cat /var/lib/seal-doubles/join-held)" && { echo "cut during the join"; exit 0; }
 echo "no sshd above the join"; exit 1"#;
 
 /// Waits (up to 5 min) for the upload of lvscare's binary to /usr/bin (its temp file open for
-/// writing), then kills the sshd session process above the writer: the connection is cut in the
-/// middle of the transfer. Prints how many bytes had arrived.
+/// writing), then cuts the connection above the writer in the middle of the transfer. Prints how
+/// many bytes had arrived.
 const CUT_UPLOAD: &str = r#"end=$(( $(date +%s) + 300 ))
 while [ "$(date +%s)" -lt "$end" ]; do
   for t in /usr/bin/.seal-tmp.*; do
@@ -35,11 +42,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
     for w in $(pgrep -x cat); do
       [ "$(readlink /proc/$w/fd/1 2>/dev/null)" = "$t" ] || continue
       size=$(stat -c %s "$t")
-      p=$w
-      while [ "$p" -gt 1 ]; do
-        case "$(cat /proc/$p/comm)" in sshd*) kill -9 "$p"; echo "cut at $size bytes"; exit 0 ;; esac
-        p=$(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f2)
-      done
+      cut_above "$w" && { echo "cut at $size bytes"; exit 0; }
     done
   done
   sleep 0.05
@@ -132,7 +135,7 @@ fn cut_connection_and_ctrl_c_mid_join_then_rerun_completes() {
 
     // Runs a cut script on n1 while `child` runs: the run fails naming host, step and cause.
     let cut_off = |child: std::process::Child, script: &str| {
-        let cut = bed.text("n1", script);
+        let cut = bed.text("n1", &format!("{CUT_ABOVE}\n{script}"));
         assert!(cut.starts_with("cut "), "{cut}");
         let (status, err) = finish(child, Duration::from_secs(180));
         assert_eq!(status.code(), Some(1), "{err}");

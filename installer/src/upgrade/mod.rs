@@ -158,11 +158,11 @@ fn skip_if_upgraded(tag: &str) -> String {
 }
 
 fn drain_stage(through: IpAddr, batch: &[IpAddr], t: &Target) -> Stage {
+    let skip = skip_if_upgraded(&sh_quote(&t.tag()));
     batch_stage("drain", through, batch, DRAIN_TIMEOUT, |n| {
         format!(
-            "[ -n \"$n\" ] || {{ echo \"no Node has the address {n}\" >&2; exit 1; }}; {}; \
-             {KUBECTL} drain \"$n\" --ignore-daemonsets --delete-local-data --force --timeout=300s >/dev/null",
-            skip_if_upgraded(&sh_quote(&t.tag()))
+            "[ -n \"$n\" ] || {{ echo \"no Node has the address {n}\" >&2; exit 1; }}; {skip}; \
+             {KUBECTL} drain \"$n\" --ignore-daemonsets --delete-local-data --force --timeout=300s >/dev/null"
         )
     })
 }

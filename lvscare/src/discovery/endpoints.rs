@@ -192,20 +192,21 @@ pub fn from_endpoint_slice(json: &[u8], expect: &Expect) -> Result<Vec<SocketAdd
 }
 
 fn slice_masters(slice: EndpointSlice, expect: &Expect) -> Result<Vec<SocketAddr>, Implausible> {
-    match slice.address_type.as_str() {
-        "IPv4" | "IPv6" if (slice.address_type == "IPv4") != expect.ipv4 => {
-            return Err(Implausible::OtherFamily {
-                found: family(!expect.ipv4),
-                want: family(expect.ipv4),
-            })
-        }
-        "IPv4" | "IPv6" => {}
+    let ipv4 = match slice.address_type.as_str() {
+        "IPv4" => true,
+        "IPv6" => false,
         other => {
             return Err(Implausible::Malformed {
                 kind: "EndpointSlice",
                 detail: format!("address type {other:?}"),
             })
         }
+    };
+    if ipv4 != expect.ipv4 {
+        return Err(Implausible::OtherFamily {
+            found: family(ipv4),
+            want: family(expect.ipv4),
+        });
     }
     let addresses = slice
         .endpoints
@@ -225,6 +226,10 @@ pub fn from_endpoints(json: &[u8], expect: &Expect) -> Result<Vec<SocketAddr>, I
         kind: "Endpoints",
         detail: e.to_string(),
     })?;
+    endpoints_masters(ep, expect)
+}
+
+fn endpoints_masters(ep: Endpoints, expect: &Expect) -> Result<Vec<SocketAddr>, Implausible> {
     let subsets = ep.subsets.unwrap_or_default();
     // The kubernetes service has one subset; with several, all must agree on the port.
     let mut port = None;
@@ -311,16 +316,20 @@ pub fn watch_event(line: &[u8], slices: bool, expect: &Expect) -> Result<WatchEv
     };
     Ok(match raw.kind.as_str() {
         "ADDED" | "MODIFIED" => {
+            let malformed = |kind| {
+                move |e: serde_json::Error| Implausible::Malformed {
+                    kind,
+                    detail: e.to_string(),
+                }
+            };
             let masters = if slices {
                 EndpointSlice::deserialize(&raw.object)
-                    .map_err(|e| Implausible::Malformed {
-                        kind: "EndpointSlice",
-                        detail: e.to_string(),
-                    })
+                    .map_err(malformed("EndpointSlice"))
                     .and_then(|s| slice_masters(s, expect))
             } else {
-                // Re-encoding one small object is simpler than a second decoder path.
-                from_endpoints(raw.object.to_string().as_bytes(), expect)
+                Endpoints::deserialize(&raw.object)
+                    .map_err(malformed("Endpoints"))
+                    .and_then(|ep| endpoints_masters(ep, expect))
             };
             WatchEvent::Changed {
                 masters,
