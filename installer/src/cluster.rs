@@ -1,5 +1,9 @@
 //! The cluster file (`~/.seal/cluster.yaml`): what `join` and `clean` need to know later.
 //!
+//! A [`Cluster`] is its [`KubeadmParams`] (the cluster's [`Topology`], credentials and kubeadm
+//! settings) plus how its hosts are reached and set up. The file is flat: `ClusterFile` is its
+//! layout, and the conversions between the two are the only place the fields meet.
+//!
 //! It holds the bootstrap token and certificate key (so joins need nothing from kubeadm's
 //! output), hence mode 0600; it never holds a password (the type has no such field, and a file
 //! with one is refused). Saving is atomic: temp file in the same directory, fsync, rename.
@@ -13,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kubeadm::{
     BootstrapToken, CaCertHash, CertificateKey, Cidr, KubeVersion, KubeadmApi, KubeadmParams,
+    Topology,
 };
 
 /// How lvscare runs on nodes.
@@ -25,27 +30,10 @@ pub enum LvscareMode {
 }
 
 /// Everything known about an installed cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
-    /// Kubernetes version.
-    pub version: KubeVersion,
-    /// Control-plane hosts; the first is the one others join through.
-    pub masters: Vec<IpAddr>,
-    /// Worker nodes.
-    #[serde(default)]
-    pub nodes: Vec<IpAddr>,
-    /// The VIP lvscare serves on nodes.
-    pub vip: IpAddr,
-    /// The apiserver name in every host's /etc/hosts block.
-    pub apiserver_name: String,
-    /// Pod network.
-    pub pod_cidr: Cidr,
-    /// Service network.
-    pub svc_cidr: Cidr,
-    /// Extra certificate names.
-    #[serde(default)]
-    pub cert_sans: Vec<String>,
+    /// What kubeadm is given (its facts read as this type's own: `cluster.masters`).
+    pub kubeadm: KubeadmParams,
     /// The offline package (path or URL) used to install.
     pub package: String,
     /// Its SHA-256, hex.
@@ -55,39 +43,134 @@ pub struct Cluster {
     /// SSH port.
     pub ssh_port: u16,
     /// SSH private key, when one was used.
-    #[serde(default)]
     pub key_path: Option<PathBuf>,
     /// The SSH bastion (`[USER@]HOST[:PORT]`) the hosts are reached through, when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bastion: Option<String>,
     /// How lvscare runs on nodes.
-    #[serde(with = "lvscare_mode_serde")]
     pub lvscare_mode: LvscareMode,
     /// The lvscare image (static-pod mode).
     pub lvscare_image: String,
     /// Where nodes' lvscare serves /metrics and /healthz, when it does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lvscare_metrics_addr: Option<std::net::SocketAddr>,
-    /// The bootstrap token.
-    pub token: BootstrapToken,
-    /// The key of the uploaded control-plane certificates.
-    pub certificate_key: CertificateKey,
-    /// The CA public-key hash, once known.
-    #[serde(default)]
-    pub ca_cert_hash: Option<CaCertHash>,
-    /// `imageRepository`, when set.
-    #[serde(default)]
-    pub image_repository: Option<String>,
-    /// CRI socket, when set.
-    #[serde(default)]
-    pub cri_socket: Option<String>,
-    /// kubelet cgroup driver, when set.
-    #[serde(default)]
-    pub cgroup_driver: Option<String>,
     /// When `init` wrote the file (RFC 3339, UTC).
     pub created: String,
     /// When the file last changed (RFC 3339, UTC).
     pub updated: String,
+}
+
+embeds!(Cluster => mut kubeadm: KubeadmParams);
+
+/// The file's layout: the fields of [`Cluster`], its [`KubeadmParams`] and their [`Topology`]
+/// (each means what it means there), flat, in the order they are written. Serde names it
+/// `Cluster`, as its messages always have.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Cluster", expecting = "struct Cluster", deny_unknown_fields)]
+struct ClusterFile {
+    version: KubeVersion,
+    masters: Vec<IpAddr>,
+    #[serde(default)]
+    nodes: Vec<IpAddr>,
+    vip: IpAddr,
+    apiserver_name: String,
+    pod_cidr: Cidr,
+    svc_cidr: Cidr,
+    #[serde(default)]
+    cert_sans: Vec<String>,
+    package: String,
+    package_sha256: String,
+    user: String,
+    ssh_port: u16,
+    #[serde(default)]
+    key_path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bastion: Option<String>,
+    #[serde(with = "lvscare_mode_serde")]
+    lvscare_mode: LvscareMode,
+    lvscare_image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lvscare_metrics_addr: Option<std::net::SocketAddr>,
+    token: BootstrapToken,
+    certificate_key: CertificateKey,
+    #[serde(default)]
+    ca_cert_hash: Option<CaCertHash>,
+    #[serde(default)]
+    image_repository: Option<String>,
+    #[serde(default)]
+    cri_socket: Option<String>,
+    #[serde(default)]
+    cgroup_driver: Option<String>,
+    created: String,
+    updated: String,
+}
+
+impl From<ClusterFile> for Cluster {
+    fn from(f: ClusterFile) -> Cluster {
+        Cluster {
+            kubeadm: KubeadmParams {
+                topology: Topology {
+                    version: f.version,
+                    masters: f.masters,
+                    nodes: f.nodes,
+                    vip: f.vip,
+                    apiserver_name: f.apiserver_name,
+                    pod_cidr: f.pod_cidr,
+                    svc_cidr: f.svc_cidr,
+                    cert_sans: f.cert_sans,
+                },
+                token: f.token,
+                certificate_key: f.certificate_key,
+                ca_cert_hash: f.ca_cert_hash,
+                image_repository: f.image_repository,
+                cri_socket: f.cri_socket,
+                cgroup_driver: f.cgroup_driver,
+            },
+            package: f.package,
+            package_sha256: f.package_sha256,
+            user: f.user,
+            ssh_port: f.ssh_port,
+            key_path: f.key_path,
+            bastion: f.bastion,
+            lvscare_mode: f.lvscare_mode,
+            lvscare_image: f.lvscare_image,
+            lvscare_metrics_addr: f.lvscare_metrics_addr,
+            created: f.created,
+            updated: f.updated,
+        }
+    }
+}
+
+impl From<Cluster> for ClusterFile {
+    fn from(c: Cluster) -> ClusterFile {
+        let k = c.kubeadm;
+        let t = k.topology;
+        ClusterFile {
+            version: t.version,
+            masters: t.masters,
+            nodes: t.nodes,
+            vip: t.vip,
+            apiserver_name: t.apiserver_name,
+            pod_cidr: t.pod_cidr,
+            svc_cidr: t.svc_cidr,
+            cert_sans: t.cert_sans,
+            package: c.package,
+            package_sha256: c.package_sha256,
+            user: c.user,
+            ssh_port: c.ssh_port,
+            key_path: c.key_path,
+            bastion: c.bastion,
+            lvscare_mode: c.lvscare_mode,
+            lvscare_image: c.lvscare_image,
+            lvscare_metrics_addr: c.lvscare_metrics_addr,
+            token: k.token,
+            certificate_key: k.certificate_key,
+            ca_cert_hash: k.ca_cert_hash,
+            image_repository: k.image_repository,
+            cri_socket: k.cri_socket,
+            cgroup_driver: k.cgroup_driver,
+            created: c.created,
+            updated: c.updated,
+        }
+    }
 }
 
 /// The command-line name of an lvscare mode.
@@ -230,28 +313,15 @@ fn each_once<'a>(ips: impl IntoIterator<Item = &'a IpAddr>) -> Result<(), MergeE
 
 impl Cluster {
     /// The kubeadm parameters this cluster renders its configurations from.
-    pub fn kubeadm_params(&self) -> KubeadmParams {
-        KubeadmParams {
-            version: self.version.clone(),
-            masters: self.masters.clone(),
-            nodes: self.nodes.clone(),
-            vip: self.vip,
-            apiserver_name: self.apiserver_name.clone(),
-            pod_cidr: self.pod_cidr,
-            svc_cidr: self.svc_cidr,
-            cert_sans: self.cert_sans.clone(),
-            token: self.token.clone(),
-            certificate_key: self.certificate_key.clone(),
-            ca_cert_hash: self.ca_cert_hash.clone(),
-            image_repository: self.image_repository.clone(),
-            cri_socket: self.cri_socket.clone(),
-            cgroup_driver: self.cgroup_driver.clone(),
-        }
+    pub fn kubeadm_params(&self) -> &KubeadmParams {
+        &self.kubeadm
     }
 
-    /// Every host, masters first.
-    pub fn hosts(&self) -> Vec<IpAddr> {
-        self.masters.iter().chain(&self.nodes).copied().collect()
+    /// This cluster with its joins pinning the CA hash `ca`.
+    pub fn pinned_to(&self, ca: CaCertHash) -> Cluster {
+        let mut c = self.clone();
+        c.ca_cert_hash = Some(ca);
+        c
     }
 
     /// Records `now` as the last change.
@@ -329,7 +399,7 @@ impl Cluster {
     /// The YAML text of the file.
     pub fn to_yaml(&self) -> String {
         // Serializing these plain types cannot fail; an empty string would fail `from_yaml`.
-        serde_yaml_ng::to_string(self).unwrap_or_default()
+        serde_yaml_ng::to_string(&ClusterFile::from(self.clone())).unwrap_or_default()
     }
 
     /// Parses and checks the YAML text of a file (`path` names it in errors).
@@ -338,7 +408,8 @@ impl Cluster {
             path: path.to_path_buf(),
             message,
         };
-        let c: Cluster = serde_yaml_ng::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let f: ClusterFile = serde_yaml_ng::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let c = Cluster::from(f);
         KubeadmApi::for_version(&c.version).map_err(|e| invalid(e.to_string()))?;
         // A saved cluster always has master0 (the file goes when its last host is cleaned), and
         // every run needs it: an edited file without one is refused here, not deep in a run.
@@ -467,14 +538,24 @@ pub(crate) mod tests {
 
     pub(crate) fn sample() -> Cluster {
         Cluster {
-            version: "v1.20.2".parse().expect("version"),
-            masters: vec![ip("192.168.0.2"), ip("192.168.0.3")],
-            nodes: vec![ip("192.168.0.5")],
-            vip: ip("10.103.97.2"),
-            apiserver_name: "apiserver.cluster.local".into(),
-            pod_cidr: "100.64.0.0/10".parse().expect("cidr"),
-            svc_cidr: "10.96.0.0/12".parse().expect("cidr"),
-            cert_sans: vec!["sealyun.com".into()],
+            kubeadm: KubeadmParams {
+                topology: Topology {
+                    version: "v1.20.2".parse().expect("version"),
+                    masters: vec![ip("192.168.0.2"), ip("192.168.0.3")],
+                    nodes: vec![ip("192.168.0.5")],
+                    vip: ip("10.103.97.2"),
+                    apiserver_name: "apiserver.cluster.local".into(),
+                    pod_cidr: "100.64.0.0/10".parse().expect("cidr"),
+                    svc_cidr: "10.96.0.0/12".parse().expect("cidr"),
+                    cert_sans: vec!["sealyun.com".into()],
+                },
+                token: "abcdef.0123456789abcdef".parse().expect("token"),
+                certificate_key: "cd".repeat(32).parse().expect("key"),
+                ca_cert_hash: None,
+                image_repository: None,
+                cri_socket: None,
+                cgroup_driver: None,
+            },
             package: "/root/kube1.20.2.tar.gz".into(),
             package_sha256: "ab".repeat(32),
             user: "root".into(),
@@ -484,12 +565,6 @@ pub(crate) mod tests {
             lvscare_mode: LvscareMode::StaticPod,
             lvscare_image: "lvscare:v0.1.0".into(),
             lvscare_metrics_addr: None,
-            token: "abcdef.0123456789abcdef".parse().expect("token"),
-            certificate_key: "cd".repeat(32).parse().expect("key"),
-            ca_cert_hash: None,
-            image_repository: None,
-            cri_socket: None,
-            cgroup_driver: None,
             created: rfc3339(at(1_700_000_000)),
             updated: rfc3339(at(1_700_000_000)),
         }
@@ -567,10 +642,11 @@ pub(crate) mod tests {
                 "listed twice",
             ),
             (
-                &Cluster {
-                    masters: vec![],
-                    nodes: vec![],
-                    ..sample()
+                &{
+                    let mut c = sample();
+                    c.masters = vec![];
+                    c.nodes = vec![];
+                    c
                 }
                 .to_yaml(),
                 "lists no master",

@@ -296,7 +296,7 @@ mod tests {
         let p = c.kubeadm_params();
         let secret = &c.token.as_str()[c.token.id().len() + 1..];
         let key = c.certificate_key.as_str();
-        let joins = Joins::render(&p, &c.masters[1..]).expect("joins");
+        let joins = Joins::render(p, &c.masters[1..]).expect("joins");
         let init = p.render_init(None).expect("init");
         let runs = [
             init_run(&c, files(), &init, &joins),

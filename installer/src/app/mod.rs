@@ -486,11 +486,8 @@ async fn init(args: &InitArgs, env: &Environment) -> Result<(), AppError> {
     // The joins pin master0's CA, which exists once its init has run: a re-run knows it from the
     // cluster file; before that, a dry run shows a stand-in (rendering it also checks the joins).
     let pinned = existing.as_ref().and_then(|c| c.ca_cert_hash.clone());
-    let shown = Cluster {
-        ca_cert_hash: Some(pinned.clone().unwrap_or_else(CaCertHash::not_yet_known)),
-        ..cluster.clone()
-    };
-    let joins = Joins::render(&shown.kubeadm_params(), &cluster.masters[1..]).map_err(usage)?;
+    let shown = cluster.pinned_to(pinned.clone().unwrap_or_else(CaCertHash::not_yet_known));
+    let joins = Joins::render(shown.kubeadm_params(), &cluster.masters[1..]).map_err(usage)?;
     let secrets = Redactor::for_credentials(&cluster.token, &cluster.certificate_key);
     if v.run.dry_run {
         print_dry_run(
@@ -525,12 +522,8 @@ async fn init(args: &InitArgs, env: &Environment) -> Result<(), AppError> {
         check_ca(pinned.as_ref(), &ca, m0, &v.run.cluster_file)?;
         record.ca_cert_hash = Some(ca.clone());
         save(&record)?;
-        let pinned = Cluster {
-            ca_cert_hash: Some(ca),
-            ..cluster.clone()
-        };
-        let joins =
-            Joins::render(&pinned.kubeadm_params(), &cluster.masters[1..]).map_err(usage)?;
+        let pinned = cluster.pinned_to(ca);
+        let joins = Joins::render(pinned.kubeadm_params(), &cluster.masters[1..]).map_err(usage)?;
         let rest = runs::init_rest(&pinned, files, &joins);
         exec::run_more_stages(&rest, &sessions, v.run.parallel, &progress, done)
             .await
@@ -581,15 +574,12 @@ async fn join(args: &JoinArgs, env: &Environment) -> Result<(), AppError> {
     };
     // The joins pin the CA in the cluster file; a file from before pinning learns it from
     // master0 once connected (a dry run shows a stand-in then).
-    let shown = Cluster {
-        ca_cert_hash: Some(
-            c.ca_cert_hash
-                .clone()
-                .unwrap_or_else(CaCertHash::not_yet_known),
-        ),
-        ..c.clone()
-    };
-    let joins = Joins::render(&shown.kubeadm_params(), &v.masters).map_err(usage)?;
+    let shown = c.pinned_to(
+        c.ca_cert_hash
+            .clone()
+            .unwrap_or_else(CaCertHash::not_yet_known),
+    );
+    let joins = Joins::render(shown.kubeadm_params(), &v.masters).map_err(usage)?;
     let earlier: Vec<IpAddr> = before.masters.clone();
     let planned = runs::join_run(&shown, &v.masters, &v.nodes, files, &joins, &earlier);
     let secrets = Redactor::for_credentials(&c.token, &c.certificate_key);
@@ -615,11 +605,8 @@ async fn join(args: &JoinArgs, env: &Environment) -> Result<(), AppError> {
         };
         let ca = read_ca_hash(&sessions, through).await?;
         check_ca(c.ca_cert_hash.as_ref(), &ca, through, &path)?;
-        let pinned = Cluster {
-            ca_cert_hash: Some(ca),
-            ..c.clone()
-        };
-        let joins = Joins::render(&pinned.kubeadm_params(), &v.masters).map_err(usage)?;
+        let pinned = c.pinned_to(ca);
+        let joins = Joins::render(pinned.kubeadm_params(), &v.masters).map_err(usage)?;
         let run = runs::join_run(&pinned, &v.masters, &v.nodes, files, &joins, &up);
         exec::run_stages(&run.stages, &sessions, v.run.parallel, &progress)
             .await

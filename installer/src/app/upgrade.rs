@@ -50,13 +50,13 @@ pub(super) async fn upgrade(args: &UpgradeArgs, env: &Environment) -> Result<(),
             &secrets,
         ));
     }
-    let upgraded = Cluster {
-        version: v.version.clone(),
+    let mut upgraded = Cluster {
         package: v.package.to_string(),
         package_sha256: package.sha256.clone(),
         updated: cluster::rfc3339(SystemTime::now()),
         ..c.clone()
     };
+    upgraded.version = v.version.clone();
     cluster::save(&path, &upgraded).map_err(|e| AppError::Failed(e.to_string()))?;
     eprintln!(
         "seal-install: upgraded to {} in {:.0}s: masters {}, nodes {}",

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::cluster::{self, Cluster};
-use crate::kubeadm::{BootstrapToken, CertificateKey, Cidr, KubeVersion, KubeadmApi};
+use crate::kubeadm::{
+    BootstrapToken, CertificateKey, KubeVersion, KubeadmApi, KubeadmParams, Topology,
+};
 use crate::plan::LvscareMode;
 use crate::ssh::Secret;
 
@@ -96,14 +98,8 @@ pub struct RunSettings {
 /// A checked `init`.
 #[derive(Debug, Clone)]
 pub struct ValidInit {
-    /// Masters; the first is master0.
-    pub masters: Vec<IpAddr>,
-    /// Nodes.
-    pub nodes: Vec<IpAddr>,
-    /// VIP.
-    pub vip: IpAddr,
-    /// Kubernetes version.
-    pub version: KubeVersion,
+    /// The cluster to make (its facts read as this type's own: `v.masters`).
+    pub topology: Topology,
     /// Its kubeadm API.
     pub api: KubeadmApi,
     /// The package.
@@ -118,19 +114,13 @@ pub struct ValidInit {
     pub lvscare_image: String,
     /// Where nodes' lvscare serves metrics, if anywhere.
     pub lvscare_metrics_addr: Option<std::net::SocketAddr>,
-    /// Pod network.
-    pub pod_cidr: Cidr,
-    /// Service network.
-    pub svc_cidr: Cidr,
-    /// Apiserver name.
-    pub apiserver_name: String,
-    /// Extra SANs.
-    pub cert_sans: Vec<String>,
     /// SSH, dry run, concurrency, cluster file.
     pub run: RunSettings,
     /// Things worth telling the operator that do not stop the run.
     pub warnings: Vec<String>,
 }
+
+embeds!(ValidInit => topology: Topology);
 
 impl ValidInit {
     /// The cluster this install makes, as its cluster file records it (no password: the type
@@ -144,14 +134,15 @@ impl ValidInit {
     ) -> Cluster {
         let stamp = cluster::rfc3339(now);
         Cluster {
-            version: self.version.clone(),
-            masters: self.masters.clone(),
-            nodes: self.nodes.clone(),
-            vip: self.vip,
-            apiserver_name: self.apiserver_name.clone(),
-            pod_cidr: self.pod_cidr,
-            svc_cidr: self.svc_cidr,
-            cert_sans: self.cert_sans.clone(),
+            kubeadm: KubeadmParams {
+                topology: self.topology.clone(),
+                token,
+                certificate_key: key,
+                ca_cert_hash: None,
+                image_repository: None,
+                cri_socket: None,
+                cgroup_driver: None,
+            },
             package: self.package.to_string(),
             package_sha256,
             user: self.run.ssh.user.clone(),
@@ -161,12 +152,6 @@ impl ValidInit {
             lvscare_mode: self.lvscare_mode,
             lvscare_image: self.lvscare_image.clone(),
             lvscare_metrics_addr: self.lvscare_metrics_addr,
-            token,
-            certificate_key: key,
-            ca_cert_hash: None,
-            image_repository: None,
-            cri_socket: None,
-            cgroup_driver: None,
             created: stamp.clone(),
             updated: stamp,
         }

@@ -17,7 +17,7 @@ use super::settings::{
 };
 use crate::cluster::{self, Cluster};
 use crate::hosts::valid_name;
-use crate::kubeadm::{Cidr, KubeVersion, KubeadmApi, DEFAULT_VIP};
+use crate::kubeadm::{Cidr, KubeVersion, KubeadmApi, Topology, DEFAULT_VIP};
 use crate::ssh::JumpHost;
 
 /// The cluster file path: `--cluster-file`, else `~/.seal/cluster.yaml`.
@@ -302,10 +302,16 @@ pub fn validate_init(args: &InitArgs, env: &Environment) -> Result<ValidInit, Us
         env,
     )?;
     Ok(ValidInit {
-        masters,
-        nodes,
-        vip,
-        version,
+        topology: Topology {
+            version,
+            masters,
+            nodes,
+            vip,
+            apiserver_name: name.to_string(),
+            pod_cidr,
+            svc_cidr,
+            cert_sans,
+        },
         api,
         package,
         package_sha256,
@@ -313,10 +319,6 @@ pub fn validate_init(args: &InitArgs, env: &Environment) -> Result<ValidInit, Us
         lvscare_mode,
         lvscare_image: args.lvscare_image.trim().to_string(),
         lvscare_metrics_addr,
-        pod_cidr,
-        svc_cidr,
-        apiserver_name: name.to_string(),
-        cert_sans,
         run,
         warnings,
     })

@@ -25,7 +25,8 @@
 //! | `.ClusterSigningDurationFlag` | controller-manager flag for that duration, by version |
 //!
 //! Parts: `defaults` (the default networks, VIP and names), `version` ([`KubeVersion`], [`KubeadmApi`]), `secrets` (token, certificate key, CA
-//! hash), `cidr` ([`Cidr`], [`endpoint`]), `render` ([`KubeadmParams`] and the checks of a user
+//! hash), `cidr` ([`Cidr`], [`endpoint`]), `topology` ([`Topology`]: the cluster's version,
+//! hosts, VIP, name, networks and SANs), `render` ([`KubeadmParams`] and the checks of a user
 //! template), `error` ([`KubeadmError`]).
 
 /// The `String` conversions serde's `try_from`/`into` attributes use for a type kept as text:
@@ -58,6 +59,7 @@ mod defaults;
 mod error;
 mod render;
 mod secrets;
+mod topology;
 mod version;
 
 pub use cidr::{endpoint, Cidr};
@@ -68,4 +70,5 @@ pub use defaults::{
 pub use error::KubeadmError;
 pub use render::{KubeadmParams, JOIN_TEMPLATE};
 pub use secrets::{BootstrapToken, CaCertHash, CertificateKey};
+pub use topology::Topology;
 pub use version::{KubeVersion, KubeadmApi};

@@ -1,12 +1,13 @@
-//! Rendering: [`KubeadmParams`] into the data templates see, the init and join configurations
-//! rendered from them, and the checks a user's init template must pass.
+//! Rendering: [`KubeadmParams`] (a [`Topology`] with the credentials and optional settings
+//! kubeadm is given) into the data templates see, the init and join configurations rendered
+//! from them, and the checks a user's init template must pass.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::{
-    endpoint, BootstrapToken, CaCertHash, CertificateKey, Cidr, KubeVersion, KubeadmApi,
-    KubeadmError, APISERVER_PORT, CERT_VALIDITY,
+    endpoint, BootstrapToken, CaCertHash, CertificateKey, Cidr, KubeadmApi, KubeadmError, Topology,
+    APISERVER_PORT, CERT_VALIDITY,
 };
 use crate::template::{Template, Value};
 
@@ -16,22 +17,8 @@ pub const JOIN_TEMPLATE: &str = include_str!("../../templates/kubeadm-join.yaml.
 /// Everything the kubeadm configurations are made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubeadmParams {
-    /// Kubernetes version.
-    pub version: KubeVersion,
-    /// Control-plane hosts; the first is master0.
-    pub masters: Vec<IpAddr>,
-    /// Worker nodes.
-    pub nodes: Vec<IpAddr>,
-    /// The VIP lvscare serves on nodes.
-    pub vip: IpAddr,
-    /// The apiserver name (`apiserver.cluster.local`).
-    pub apiserver_name: String,
-    /// Pod network.
-    pub pod_cidr: Cidr,
-    /// Service network.
-    pub svc_cidr: Cidr,
-    /// Extra certificate names or addresses.
-    pub cert_sans: Vec<String>,
+    /// The cluster's shape (its facts read as this type's own: `params.masters`).
+    pub topology: Topology,
     /// The bootstrap token written into InitConfiguration.
     pub token: BootstrapToken,
     /// The certificate key written into InitConfiguration.
@@ -46,6 +33,8 @@ pub struct KubeadmParams {
     /// kubelet's cgroup driver, when set explicitly.
     pub cgroup_driver: Option<String>,
 }
+
+embeds!(KubeadmParams => mut topology: Topology);
 
 fn strs(ips: &[IpAddr]) -> Value {
     Value::List(ips.iter().map(|i| Value::Str(i.to_string())).collect())
@@ -339,14 +328,16 @@ mod tests {
 
     fn params(version: &str) -> KubeadmParams {
         KubeadmParams {
-            version: version.parse().expect("version"),
-            masters: vec![ip("192.168.0.2"), ip("192.168.0.3"), ip("192.168.0.4")],
-            nodes: vec![ip("192.168.0.5")],
-            vip: ip(DEFAULT_VIP),
-            apiserver_name: DEFAULT_APISERVER_NAME.into(),
-            pod_cidr: DEFAULT_POD_CIDR.parse().expect("cidr"),
-            svc_cidr: DEFAULT_SVC_CIDR.parse().expect("cidr"),
-            cert_sans: vec!["sealyun.com".into(), "10.0.0.9".into()],
+            topology: Topology {
+                version: version.parse().expect("version"),
+                masters: vec![ip("192.168.0.2"), ip("192.168.0.3"), ip("192.168.0.4")],
+                nodes: vec![ip("192.168.0.5")],
+                vip: ip(DEFAULT_VIP),
+                apiserver_name: DEFAULT_APISERVER_NAME.into(),
+                pod_cidr: DEFAULT_POD_CIDR.parse().expect("cidr"),
+                svc_cidr: DEFAULT_SVC_CIDR.parse().expect("cidr"),
+                cert_sans: vec!["sealyun.com".into(), "10.0.0.9".into()],
+            },
             token: "abcdef.0123456789abcdef".parse().expect("token"),
             certificate_key: "0123456789abcdef".repeat(4).parse().expect("key"),
             ca_cert_hash: Some(HASH.parse().expect("hash")),
