@@ -166,7 +166,9 @@ pub const CHANGED_MEANWHILE: i32 = 3;
 /// It follows a symlink to the real file, refuses with exit [`CHANGED_MEANWHILE`] when the file
 /// no longer holds `old` (read again and retry), writes a temp file in the same directory, copies
 /// mode, owner and SELinux context, and renames it over. Where rename is impossible because the
-/// file is a bind mount (containers), it falls back to rewriting it in place.
+/// file is a bind mount (containers), it falls back to rewriting it in place. The temp file is
+/// flushed to disk before the rename (a power loss leaves the old or the new file, never an
+/// empty one), and one left by a host that lost power goes with the next edit.
 pub fn write_script(path: &str, old: &str, new: &str) -> String {
     let p = sh_quote(path);
     format!(
@@ -174,12 +176,14 @@ pub fn write_script(path: &str, old: &str, new: &str) -> String {
          target=$(readlink -f -- {p} 2>/dev/null || echo {p})\n\
          cur=$({{ cat -- \"$target\" 2>/dev/null || true; }} | sha256sum | cut -d' ' -f1)\n\
          if [ \"$cur\" != {old_sum} ]; then echo \"seal-install: $target changed while being edited; run again\" >&2; exit {CHANGED_MEANWHILE}; fi\n\
+         rm -f -- \"$(dirname -- \"$target\")\"/.hosts.seal-install.??????\n\
          tmp=$(mktemp \"$(dirname -- \"$target\")/.hosts.seal-install.XXXXXX\")\n\
          trap 'rm -f -- \"$tmp\"' EXIT\n\
          printf '%s' {data} > \"$tmp\"\n\
          chmod --reference=\"$target\" -- \"$tmp\" 2>/dev/null || chmod 0644 -- \"$tmp\"\n\
          chown --reference=\"$target\" -- \"$tmp\" 2>/dev/null || true\n\
          if command -v chcon >/dev/null 2>&1; then chcon --reference=\"$target\" -- \"$tmp\" 2>/dev/null || true; fi\n\
+         sync -- \"$tmp\" 2>/dev/null || sync\n\
          if ! mv -f -- \"$tmp\" \"$target\" 2>/dev/null; then cat -- \"$tmp\" > \"$target\"; fi\n",
         old_sum = sha256_hex(old),
         data = sh_quote(new),
@@ -440,8 +444,12 @@ mod tests {
         // Stale expectation: refused, file untouched.
         assert_eq!(run("something else").code(), Some(CHANGED_MEANWHILE));
         assert_eq!(std::fs::read_to_string(&target).expect("read"), old);
+        // A temp file left by a host that lost power in the middle of an earlier edit goes.
+        let stale = dir.join(".hosts.seal-install.Ab12Cd");
+        std::fs::write(&stale, "127.0.0.1 loc").expect("write");
         assert!(run(old).success());
         assert_eq!(std::fs::read_to_string(&target).expect("read"), new);
+        assert!(!stale.exists());
         let meta = std::fs::metadata(&target).expect("meta");
         assert_eq!(meta.permissions().mode() & 0o777, 0o640);
         assert!(std::fs::symlink_metadata(&link)
@@ -450,6 +458,75 @@ mod tests {
             .is_symlink());
         let leftovers = std::fs::read_dir(&dir).expect("ls").count();
         assert_eq!(leftovers, 2, "no temp file left behind");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn write_script_killed_midway_leaves_the_old_file_and_the_next_edit_completes() {
+        use std::time::{Duration, Instant};
+        let dir = std::env::temp_dir().join(format!("seal-hosts-kill-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).expect("dir");
+        let target = dir.join("hosts");
+        let old = "127.0.0.1 localhost\n";
+        std::fs::write(&target, old).expect("write");
+        // The script is stopped dead (SIGKILL: a cut connection's remote shell, or a power
+        // loss) after its temp file is complete, just before the rename: `sync` here holds it.
+        let mark = dir.join("in-sync");
+        let shim = bin.join("sync");
+        std::fs::write(
+            &shim,
+            format!("#!/bin/sh\n: > '{}'\nsleep 10\n", mark.display()),
+        )
+        .expect("shim");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let new = apply(old, &[e("10.103.97.2", "apiserver.cluster.local")]);
+        let script = write_script(target.to_str().expect("utf8"), old, &new);
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", path)
+            .spawn()
+            .expect("sh");
+        let start = Instant::now();
+        while !mark.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "never reached sync"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), old);
+        let temps = || {
+            std::fs::read_dir(&dir)
+                .expect("ls")
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(".hosts.seal-install.")
+                })
+                .count()
+        };
+        assert_eq!(temps(), 1, "the killed edit's temp file");
+        // The re-run's edit completes and takes the left-over temp file with it.
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .status()
+            .expect("sh");
+        assert!(status.success());
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), new);
+        assert_eq!(temps(), 0);
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -284,10 +284,12 @@ pub fn same_file_script(dest: &str, sum: &str, mode: u32) -> String {
 }
 
 /// A script that writes stdin to `dest` atomically: into a fresh temp file next to it (mktemp:
-/// never follows a planted name), checks the sha256 of what arrived, sets the mode, renames.
-/// A failed or interrupted transfer leaves `dest` untouched and no temp file behind: also when
-/// the connection is gone, where saying why on the closed stderr would otherwise raise SIGPIPE
-/// and end the shell before its EXIT trap.
+/// never follows a planted name), checks the sha256 of what arrived, sets the mode, flushes it
+/// to disk, renames. A failed or interrupted transfer leaves `dest` untouched and no temp file
+/// behind: also when the connection is gone, where saying why on the closed stderr would
+/// otherwise raise SIGPIPE and end the shell before its EXIT trap. A host that loses power runs
+/// no trap: its temp file (named after `dest`) goes with the next write of `dest`, and the flush
+/// before the rename means the power loss leaves the old or the new file, never an empty one.
 pub fn atomic_write_script(dest: &str, sum: &str, mode: u32) -> String {
     let d = quote(dest);
     format!(
@@ -296,13 +298,16 @@ pub fn atomic_write_script(dest: &str, sum: &str, mode: u32) -> String {
          dir=$(dirname -- \"$dest\")\n\
          if [ -d \"$dest\" ]; then echo \"$dest is a directory\" >&2; exit 1; fi\n\
          mkdir -p -- \"$dir\"\n\
-         tmp=$(mktemp \"$dir/.seal-tmp.XXXXXX\")\n\
+         base=$(basename -- \"$dest\")\n\
+         rm -f -- \"$dir/.seal-tmp.$base\".??????\n\
+         tmp=$(mktemp \"$dir/.seal-tmp.$base.XXXXXX\")\n\
          trap 'rm -f -- \"$tmp\"' EXIT\n\
          trap 'exit 1' HUP INT TERM PIPE\n\
          cat > \"$tmp\"\n\
          got=$(sha256sum < \"$tmp\" | cut -c1-64)\n\
          if [ \"$got\" != {sum} ]; then echo \"checksum mismatch after transfer: got $got\" >&2; exit {CHECKSUM_MISMATCH}; fi\n\
          chmod {mode:o} \"$tmp\"\n\
+         sync -- \"$tmp\" 2>/dev/null || sync\n\
          mv -f -- \"$tmp\" \"$dest\"\n\
          trap - EXIT\n"
     )
@@ -572,6 +577,15 @@ mod tests {
         let mode = std::fs::metadata(dest).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o600);
         assert_eq!(std::fs::read_dir(dir.join("a dir")).unwrap().count(), 1);
+        // A temp file left by a host that lost power mid-write goes with the next write of
+        // that file; another file's stays.
+        let stale = dir.join("a dir").join(".seal-tmp.it's.txt.AbC123");
+        let other = dir.join("a dir").join(".seal-tmp.other.txt.AbC123");
+        std::fs::write(&stale, b"hel").unwrap();
+        std::fs::write(&other, b"x").unwrap();
+        assert_eq!(run(atomic_write_script(dest, &sum, 0o640), data).1, Some(0));
+        assert!(!stale.exists() && other.exists());
+        assert_eq!(std::fs::read(dest).unwrap(), data);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
