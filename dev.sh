@@ -14,10 +14,11 @@ cd "$(dirname "$0")"
 # double (python3), sudo for the installer's SSH tests, and what kubeadm-patch and package/build.sh
 # need to build Kubernetes from Debian's source (reflect2 v1.0.2 among it) and the offline package,
 # etcdctl, the witness that a backup is a valid etcd snapshot, etcd, the real members of the
-# member-removal test, and g++, which builds libFuzzer for lvscare's fuzz targets.
+# member-removal test, g++, which builds libFuzzer for lvscare's fuzz targets, and e2fsprogs,
+# which formats the disk of a test VM that is power-cycled.
 PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils iproute2 ipvsadm openssh-server
   openssh-client sudo curl openssl python3 nftables procps golang-go golang-github-modern-go-reflect2-dev rsync patch
-  make dpkg-dev binutils util-linux gcc g++ etcd-client etcd-server python3-prometheus-client"
+  make dpkg-dev binutils util-linux gcc g++ etcd-client etcd-server python3-prometheus-client e2fsprogs"
 
 deps() {
   if [ "$(id -u)" != 0 ]; then

@@ -1,7 +1,7 @@
 //! A LAN of VMs with real sshd for `seal-install` tests, driven from the LAN's host side with a
 //! private HOME (the operator's machine); the system ssh client is the independent witness.
 
-use crate::{kernel_or_skip, project_binary, Kernel, Lan, SshdConfig, Vm, VmSpec};
+use crate::{kernel_or_skip, make_disk, project_binary, Kernel, Lan, SshdConfig, Vm, VmSpec};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -23,6 +23,8 @@ pub struct Host {
     pub ip: String,
     /// The VM (None once stopped by the test).
     pub vm: Option<Vm>,
+    /// What it was booted with (booted again by [`Bed::power_cycle`]).
+    spec: VmSpec,
 }
 
 /// The LAN, its VMs, and the operator's machine (the LAN's host side, a private HOME).
@@ -39,6 +41,7 @@ pub struct Bed {
     pub witness_known_hosts: PathBuf,
     /// The LAN.
     pub lan: Lan,
+    kernel: Kernel,
 }
 
 /// A throw-away ed25519 key pair: (private key path, public key line).
@@ -102,6 +105,12 @@ impl Bed {
     /// Boots `names` (10.77.0.11 onwards) with sshd taking `PASSWORD` and the test key, and the
     /// test package of TEST DOUBLES (the fast tier: no systemd, 1 vCPU and 768 MiB a VM).
     pub fn start(test: &str, names: &[&str]) -> Option<Bed> {
+        Bed::start_with_disks(test, names, &[])
+    }
+
+    /// As [`Bed::start`], and the hosts named in `disks` keep what they write on a disk of their
+    /// own, so they can be power-cycled ([`Bed::power_cycle`]) as real hosts reboot.
+    pub fn start_with_disks(test: &str, names: &[&str], disks: &[&str]) -> Option<Bed> {
         let kernel = kernel_or_skip(test)?;
         let dir = fresh_dir(test);
         let package = dir.join("kube1.20.2.tar.gz");
@@ -119,7 +128,7 @@ impl Bed {
                 memory_mb: 768,
             })
             .collect();
-        Bed::boot(&kernel, dir, package, &shapes, false)
+        Bed::boot(&kernel, dir, package, &shapes, false, disks)
     }
 
     /// Boots real hosts for a real cluster: systemd as PID 1, the real package.
@@ -127,7 +136,7 @@ impl Bed {
         // Skip (outside CI) before building anything when VMs cannot run here.
         let kernel = kernel_or_skip(test)?;
         let package = real_package();
-        Bed::boot(&kernel, fresh_dir(test), package, shapes, true)
+        Bed::boot(&kernel, fresh_dir(test), package, shapes, true, &[])
     }
 
     fn boot(
@@ -136,6 +145,7 @@ impl Bed {
         package: PathBuf,
         shapes: &[HostShape],
         systemd: bool,
+        disks: &[&str],
     ) -> Option<Bed> {
         fs::create_dir_all(dir.join("home")).expect("tmp dir");
         let (key, public) = keypair(&dir, "id_ed25519");
@@ -157,11 +167,17 @@ impl Bed {
                 root_password: Some(PASSWORD.into()),
                 sudo_user: Some(SUDO_USER.into()),
             });
+            if disks.contains(name) {
+                let disk = dir.join(format!("{name}.disk"));
+                make_disk(&disk, 2048).expect("disk image");
+                spec.disk = Some(disk);
+            }
             let vm = Vm::start(kernel, &spec).expect("start VM");
             hosts.push(Host {
                 name: name.to_string(),
                 ip: format!("10.77.0.{}", 11 + i),
                 vm: Some(vm),
+                spec,
             });
         }
         let mut known = String::new();
@@ -182,7 +198,34 @@ impl Bed {
             package,
             witness_known_hosts,
             lan,
+            kernel: kernel.clone(),
         })
+    }
+
+    /// Cuts the power of host `name` (QEMU killed: no shutdown, no FIN or RST on its
+    /// connections, what its disk had not yet received lost) and boots it again from its disk,
+    /// as a host reboots; returns once its sshd answers with the same host key. The host must
+    /// have a disk ([`Bed::start_with_disks`]).
+    pub fn power_cycle(&mut self, name: &str) {
+        let host = self
+            .hosts
+            .iter_mut()
+            .find(|h| h.name == name)
+            .expect("host name");
+        assert!(host.spec.disk.is_some(), "{name} has no disk to boot again from");
+        if let Some(mut vm) = host.vm.take() {
+            vm.kill();
+        }
+        let mut vm = Vm::start(&self.kernel, &host.spec).expect("start VM again");
+        vm.wait_for_result("up", Duration::from_secs(300))
+            .expect("VM up again");
+        let key = fs::read_to_string(vm.results().join("host_ed25519_key.pub")).expect("host key");
+        let known = fs::read_to_string(&self.witness_known_hosts).expect("known_hosts");
+        assert!(
+            known.contains(&format!("{} {}", host.ip, key.trim())),
+            "{name} came back with another host key"
+        );
+        host.vm = Some(vm);
     }
 
     pub fn ip(&self, name: &str) -> String {

@@ -22,6 +22,10 @@ const BOOT_MODULES: &[&str] = &[
     "dummy",
 ];
 
+/// Modules for a VM with a disk of its own (`VmSpec::disk`), loaded only then: the disk holds
+/// the VM's writable layer, so what it wrote survives a power cycle as on a real host.
+const DISK_MODULES: &[&str] = &["virtio_blk", "ext4"];
+
 /// The VM's PID 1.
 const INIT: &str = include_str!("../vm/init");
 
@@ -230,12 +234,14 @@ fn only_release(root: &Path) -> Result<String, Error> {
         })
 }
 
-/// Builds (or reuses) the initramfs: static busybox, `init`, and the boot modules in load order.
-fn initramfs(cache: &Path, root: &Path, release: &str) -> Result<PathBuf, Error> {
-    let busybox = Path::new("/bin/busybox");
-    let bb_meta = fs::metadata(busybox).map_err(|e| Error::io("reading /bin/busybox", e))?;
-    let mut insmods = Vec::new();
-    for m in BOOT_MODULES {
+/// Appends the `insmod` lines of `modules` and their dependencies to `insmods`, each module once.
+fn load_order(
+    root: &Path,
+    release: &str,
+    modules: &[&str],
+    insmods: &mut Vec<(String, String)>,
+) -> Result<(), Error> {
+    for m in modules {
         let out = run(Command::new("modprobe").arg("-d").arg(root).args([
             "-S",
             release,
@@ -247,12 +253,23 @@ fn initramfs(cache: &Path, root: &Path, release: &str) -> Result<PathBuf, Error>
                 let mut parts = rest.trim().splitn(2, ' ');
                 let path = parts.next().unwrap_or_default().to_string();
                 let args = parts.next().unwrap_or_default().to_string();
-                if !insmods.iter().any(|(p, _): &(String, String)| *p == path) {
+                if !insmods.iter().any(|(p, _)| *p == path) {
                     insmods.push((path, args));
                 }
             }
         }
     }
+    Ok(())
+}
+
+/// Builds (or reuses) the initramfs: static busybox, `init`, and the boot modules in load order.
+fn initramfs(cache: &Path, root: &Path, release: &str) -> Result<PathBuf, Error> {
+    let busybox = Path::new("/bin/busybox");
+    let bb_meta = fs::metadata(busybox).map_err(|e| Error::io("reading /bin/busybox", e))?;
+    let mut insmods = Vec::new();
+    load_order(root, release, BOOT_MODULES, &mut insmods)?;
+    let boot_count = insmods.len();
+    load_order(root, release, DISK_MODULES, &mut insmods)?;
     let mut h = DefaultHasher::new();
     (INIT, &insmods, bb_meta.len(), release).hash(&mut h);
     let image = cache.join(format!("initrd-{release}-{:016x}.img", h.finish()));
@@ -266,17 +283,24 @@ fn initramfs(cache: &Path, root: &Path, release: &str) -> Result<PathBuf, Error>
     fs::create_dir_all(stage.join("modules")).map_err(|e| io("mkdir modules", e))?;
     fs::copy(busybox, stage.join("bin/busybox")).map_err(|e| io("copy busybox", e))?;
     fs::write(stage.join("init"), INIT).map_err(|e| io("write init", e))?;
-    let mut order = String::new();
-    for (path, args) in &insmods {
+    let (mut order, mut disk_order) = (String::new(), String::new());
+    for (i, (path, args)) in insmods.iter().enumerate() {
         let name = Path::new(path)
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_string();
         fs::copy(path, stage.join("modules").join(&name)).map_err(|e| io("copy module", e))?;
-        order.push_str(&format!("{name} {args}\n"));
+        let list = if i < boot_count {
+            &mut order
+        } else {
+            &mut disk_order
+        };
+        list.push_str(&format!("{name} {args}\n"));
     }
     fs::write(stage.join("modules/order"), order).map_err(|e| io("write module order", e))?;
+    fs::write(stage.join("modules/disk-order"), disk_order)
+        .map_err(|e| io("write disk module order", e))?;
     run(Command::new("chmod")
         .args(["755", "init", "bin/busybox"])
         .current_dir(&stage))?;

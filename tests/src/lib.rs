@@ -12,7 +12,7 @@ pub mod vm;
 pub use error::Error;
 pub use kernel::Kernel;
 pub use lan::Lan;
-pub use vm::{Outcome, SshdConfig, Vm, VmSpec};
+pub use vm::{make_disk, Outcome, SshdConfig, Vm, VmSpec};
 
 /// Debian packages the test bed needs on the host, for messages and for `.ci/run`.
 pub const HOST_PACKAGES: &str =

@@ -61,6 +61,20 @@ pub struct VmSpec {
     /// Boot systemd as PID 1 (cgroup v1 hierarchies, as kubelet v1.20 with cgroupfs wants), so
     /// units run as on a real host; the script then runs as a unit. Off: a plain chroot.
     pub systemd: bool,
+    /// A disk image (see [`make_disk`]) holding the VM's writable layer: what the VM wrote is
+    /// still there when it boots again from the same image, as after a host's reboot. None:
+    /// the layer is in RAM and gone at power-off.
+    pub disk: Option<PathBuf>,
+}
+
+/// Makes a sparse ext4 disk image of `size_mb` for [`VmSpec::disk`].
+pub fn make_disk(path: &Path, size_mb: u64) -> Result<(), Error> {
+    need_tool("mkfs.ext4", "e2fsprogs")?;
+    let f = fs::File::create(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    f.set_len(size_mb << 20)
+        .map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
+    crate::kernel::run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(path))?;
+    Ok(())
 }
 
 impl VmSpec {
@@ -77,6 +91,7 @@ impl VmSpec {
             sshd: None,
             files: Vec::new(),
             systemd: false,
+            disk: None,
         }
     }
 }
@@ -176,7 +191,7 @@ impl Vm {
             write("authorized_keys", keys.as_bytes())?;
         }
         let conf = format!(
-            "SEAL_HOSTNAME='{}'\nSEAL_KVER='{}'\nSEAL_MODDIR='{}'\nSEAL_MODULES='{}'\nSEAL_IP='{}'\nSEAL_GATEWAY='{}'\nSEAL_SSHD='{}'\nSEAL_ROOT_PASSWORD='{}'\nSEAL_SYSTEMD='{}'\nSEAL_SUDO_USER='{}'\n",
+            "SEAL_HOSTNAME='{}'\nSEAL_KVER='{}'\nSEAL_MODDIR='{}'\nSEAL_MODULES='{}'\nSEAL_IP='{}'\nSEAL_GATEWAY='{}'\nSEAL_SSHD='{}'\nSEAL_ROOT_PASSWORD='{}'\nSEAL_SYSTEMD='{}'\nSEAL_SUDO_USER='{}'\nSEAL_DISK='{}'\n",
             spec.name,
             kernel.release,
             kernel.moddir.display(),
@@ -187,6 +202,7 @@ impl Vm {
             sshd.as_ref().and_then(|s| s.root_password.as_deref()).unwrap_or(""),
             if spec.systemd { "1" } else { "0" },
             sshd.as_ref().and_then(|s| s.sudo_user.as_deref()).unwrap_or(""),
+            if spec.disk.is_some() { "1" } else { "0" },
         );
         write("vm.conf", conf.as_bytes())?;
 
@@ -218,12 +234,16 @@ impl Vm {
         .arg("-initrd")
         .arg(&kernel.initrd)
         .arg("-append")
-        .arg(if spec.systemd {
-            "console=ttyS0 quiet panic=-1 8250.nr_uarts=1 systemd.unified_cgroup_hierarchy=0 \
-             systemd.show_status=false"
-        } else {
-            "console=ttyS0 quiet panic=-1 8250.nr_uarts=1"
-        })
+        .arg(format!(
+            "{}{}",
+            if spec.systemd {
+                "console=ttyS0 quiet panic=-1 8250.nr_uarts=1 systemd.unified_cgroup_hierarchy=0 \
+                 systemd.show_status=false"
+            } else {
+                "console=ttyS0 quiet panic=-1 8250.nr_uarts=1"
+            },
+            if spec.disk.is_some() { " seal.disk" } else { "" }
+        ))
         .arg("-serial")
         .arg(format!("file:{}", dir.join("console.log").display()))
         .arg("-virtfs")
@@ -233,6 +253,14 @@ impl Vm {
             "local,path={},mount_tag=seal,security_model=none,multidevs=remap",
             dir.display()
         ));
+        if let Some(disk) = &spec.disk {
+            // Writes go to the host's page cache: a killed QEMU loses only what the guest had
+            // not yet written out, as a host losing power loses its unflushed cache.
+            cmd.arg("-drive").arg(format!(
+                "file={},format=raw,if=virtio,cache=writeback",
+                disk.display()
+            ));
+        }
         match &spec.net {
             Some(net) => {
                 cmd.arg("-netdev")

@@ -26,7 +26,11 @@ hostname "$SEAL_HOSTNAME"
 echo "$SEAL_HOSTNAME" > /etc/hostname
 # The host root's files must not leak into a test host's view of "installed before".
 [ "${SEAL_SYSTEMD:-0}" = 1 ] && systemd-machine-id-setup >/dev/null 2>&1
-printf '127.0.0.1 localhost\n::1 localhost\n127.0.1.1 %s\n' "$SEAL_HOSTNAME" > /etc/hosts
+# A VM booting again from its own disk is a host after a reboot: it keeps what it had (hosts file,
+# host key, users); only its first boot sets them up.
+rebooted=0
+[ "${SEAL_DISK:-0}" = 1 ] && [ -f /var/lib/seal-testbed-vm/booted ] && rebooted=1
+[ "$rebooted" = 1 ] || printf '127.0.0.1 localhost\n::1 localhost\n127.0.1.1 %s\n' "$SEAL_HOSTNAME" > /etc/hosts
 ip link set lo up
 if [ -n "$SEAL_IP" ]; then
   ip link set eth0 up
@@ -48,12 +52,14 @@ if [ "$SEAL_SSHD" = 1 ]; then
   # starts with its own, empty, start-up files (only in this VM's overlay).
   for f in .bashrc .profile .bash_profile .bash_login; do [ -e "/root/$f" ] && : > "/root/$f"; done
   # A fresh host key per VM; ed25519 only, since RSA key generation takes seconds under emulation.
-  rm -f /etc/ssh/ssh_host_*
-  ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
+  if [ "$rebooted" = 0 ]; then
+    rm -f /etc/ssh/ssh_host_*
+    ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
+  fi
   cp /etc/ssh/ssh_host_ed25519_key.pub /seal/results/host_ed25519_key.pub
   [ -f /seal/authorized_keys ] && cp /seal/authorized_keys /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
   [ -n "$SEAL_ROOT_PASSWORD" ] && echo "root:$SEAL_ROOT_PASSWORD" | chpasswd
-  if [ -n "${SEAL_SUDO_USER:-}" ]; then
+  if [ -n "${SEAL_SUDO_USER:-}" ] && [ "$rebooted" = 0 ]; then
     useradd -m -s /bin/bash "$SEAL_SUDO_USER"
     [ -n "$SEAL_ROOT_PASSWORD" ] && echo "$SEAL_SUDO_USER:$SEAL_ROOT_PASSWORD" | chpasswd
     mkdir -p "/home/$SEAL_SUDO_USER/.ssh"
@@ -64,6 +70,7 @@ if [ "$SEAL_SSHD" = 1 ]; then
   /usr/sbin/sshd -o HostKey=/etc/ssh/ssh_host_ed25519_key -o PermitRootLogin=yes -o PasswordAuthentication=yes -o UseDNS=no \
     -o KbdInteractiveAuthentication=no -E /seal/results/sshd.log || echo "stage2: sshd failed" >&2
 fi
+if [ "${SEAL_DISK:-0}" = 1 ]; then mkdir -p /var/lib/seal-testbed-vm && : > /var/lib/seal-testbed-vm/booted && sync; fi
 echo "seal-stage2: running script"
 cat /proc/uptime > /seal/booted
 cd /seal
